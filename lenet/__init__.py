@@ -1,0 +1,28 @@
+"""lenet: the helper package of the course on pruning LeNet with torch.nn.utils.prune.
+
+Nothing runs at import. Plotting lives in :mod:`lenet.plotting` (imports matplotlib), exercise
+checks in :mod:`lenet.checks`, the grading command in :mod:`lenet.grade`.
+"""
+from .checkpoints import CheckpointError, load_pruned, pretrained, read_state_dict, restore_pruning, save_pruned
+from .data import MNIST, load_mnist
+from .device import get_device
+from .inspection import (
+    count_nonzero,
+    count_parameters,
+    global_sparsity,
+    layer_sparsity,
+    prunable_parameters,
+    sparsity,
+    state_dict_bytes,
+    tensor_table,
+)
+from .model import LeNet, layer_shapes
+from .pruning import check_amount, prune_model
+from .training import evaluate, fine_tune, predict, seed_everything
+
+__all__ = [
+    "CheckpointError", "LeNet", "MNIST", "check_amount", "count_nonzero", "count_parameters", "evaluate", "fine_tune",
+    "get_device", "global_sparsity", "layer_shapes", "layer_sparsity", "load_mnist", "load_pruned",
+    "predict", "prunable_parameters", "prune_model", "pretrained", "read_state_dict", "restore_pruning", "save_pruned",
+    "seed_everything", "sparsity", "state_dict_bytes", "tensor_table",
+]

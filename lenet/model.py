@@ -1,0 +1,71 @@
+"""The LeNet of the course: the exact architecture of the source article.
+
+Introduced in notebooks/01_load_lenet.ipynb.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: Shape of one input image: 1 channel, 28 x 28 pixels (MNIST).
+INPUT_SHAPE = (1, 28, 28)
+
+
+class LeNet(nn.Module):
+    """A small LeNet for 28x28 MNIST digits, 60,074 parameters.
+
+    Shapes for one image (batch dimension left out)::
+
+        input          1 x 28 x 28
+        conv1 (3x3)    6 x 26 x 26   -> ReLU -> max-pool 2x2 ->  6 x 13 x 13
+        conv2 (3x3)   16 x 11 x 11   -> ReLU -> max-pool 2x2 -> 16 x  5 x  5
+        flatten        400
+        fc1            120 -> ReLU
+        fc2             84 -> ReLU
+        fc3             10   (logits, one per digit)
+
+    Introduced in notebooks/01_load_lenet.ipynb.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 3)  # 1 input channel (grey), 6 filters of 3x3
+        self.conv2 = nn.Conv2d(6, 16, 3)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)  # 5x5 is the image size after two conv+pool
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or tuple(x.shape[1:]) != INPUT_SHAPE:
+            raise ValueError(
+                f"LeNet expects a batch of shape (N, 1, 28, 28), got {tuple(x.shape)}; "
+                "add a batch dimension with x.unsqueeze(0) for a single image"
+            )
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+def layer_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
+    """Run ``x`` through ``model`` and return ``(layer name, output shape)`` for every leaf layer.
+
+    Uses forward hooks, so it works for any model, pruned or not.
+    Introduced in notebooks/01_load_lenet.ipynb.
+    """
+    shapes: list[tuple[str, tuple[int, ...]]] = []
+    handles = [
+        m.register_forward_hook(lambda mod, inp, out, name=name: shapes.append((name, tuple(out.shape))))
+        for name, m in model.named_modules()
+        if not list(m.children())
+    ]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return shapes

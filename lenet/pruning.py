@@ -1,0 +1,68 @@
+"""Small wrappers over ``torch.nn.utils.prune`` for pruning a whole model in one call.
+
+Each lesson first calls torch's API by hand; these helpers only save the loop afterwards.
+Introduced in notebooks/06_pruning_methods.ipynb.
+"""
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+from torch import nn
+from torch.nn.utils import prune
+
+from .inspection import prunable_parameters
+
+#: Unstructured methods by name, as ``prune.global_unstructured`` wants them.
+METHODS = {"l1": prune.L1Unstructured, "random": prune.RandomUnstructured}
+
+
+def check_amount(amount: float | int, n: int) -> int:
+    """Return how many of ``n`` entries ``amount`` prunes, with torch's rules and clearer errors.
+
+    A float is a fraction in [0.0, 1.0], rounded with Python's ``round`` (half to even); an int is
+    a count in [0, n]. ``1`` prunes one entry, ``1.0`` prunes them all.
+
+    Raises:
+        TypeError: ``amount`` is not a number (or is a bool).
+        ValueError: a float outside [0, 1], or an int below 0 or above ``n``.
+    """
+    if isinstance(amount, bool) or not isinstance(amount, Real):
+        raise TypeError(f"amount must be a float in [0, 1] or an int count, got {type(amount).__name__} {amount!r}")
+    if isinstance(amount, Integral):
+        if not 0 <= amount <= n:
+            raise ValueError(f"amount={amount} is a count of entries to prune, but the tensor has {n}; "
+                             f"use an int in [0, {n}] or a float fraction such as {min(amount, n) / max(n, 1):.2f}")
+        return int(amount)
+    if not 0.0 <= amount <= 1.0:
+        raise ValueError(f"amount={amount} is a fraction and must lie in [0.0, 1.0]")
+    return round(amount * n)
+
+
+def prune_model(model: nn.Module, amount: float | int, method: str = "l1", scope: str = "local") -> nn.Module:
+    """Prune the weight of every Conv2d and Linear of ``model`` in place and return it.
+
+    Args:
+        amount: fraction (float) or count (int) to prune, per layer (``scope="local"``) or over
+            all the weights together (``scope="global"``).
+        method: ``"l1"`` (smallest magnitudes) or ``"random"`` (seed torch first).
+        scope: ``"local"`` (each layer alike) or ``"global"`` (one threshold for the whole model).
+
+    Raises:
+        ValueError / TypeError: unknown method or scope, or a bad amount (see :func:`check_amount`).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
+    if scope not in ("local", "global"):
+        raise ValueError(f"unknown scope {scope!r}; choose 'local' or 'global'")
+    params = prunable_parameters(model)
+    if not params:
+        raise ValueError(f"{type(model).__name__} has no Conv2d or Linear layer to prune")
+    if scope == "global":
+        check_amount(amount, sum(getattr(m, n).numel() for m, n in params))
+        prune.global_unstructured(params, pruning_method=METHODS[method], amount=amount)
+        return model
+    for m, name in params:
+        check_amount(amount, getattr(m, name).numel())
+    for m, name in params:
+        METHODS[method].apply(m, name, amount=amount)
+    return model
