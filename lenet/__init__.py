@@ -3,7 +3,7 @@
 Nothing runs at import. Plotting lives in :mod:`lenet.plotting` (imports matplotlib), exercise
 checks in :mod:`lenet.checks`, the grading command in :mod:`lenet.grade`.
 """
-from .checkpoints import CheckpointError, load_pruned, pretrained, read_state_dict, restore_pruning, save_pruned
+from .checkpoints import CheckpointError, load_pruned, pretrained, read_state_dict, refresh_pruned, restore_pruning, save_pruned
 from .data import MNIST, load_mnist
 from .device import get_device
 from .inspection import (
@@ -23,6 +23,6 @@ from .training import evaluate, fine_tune, predict, seed_everything
 __all__ = [
     "CheckpointError", "LeNet", "MNIST", "check_amount", "count_nonzero", "count_parameters", "evaluate", "fine_tune",
     "get_device", "global_sparsity", "layer_shapes", "layer_sparsity", "load_mnist", "load_pruned",
-    "predict", "prunable_parameters", "prune_model", "pretrained", "read_state_dict", "restore_pruning", "save_pruned",
+    "predict", "prunable_parameters", "prune_model", "pretrained", "read_state_dict", "refresh_pruned", "restore_pruning", "save_pruned",
     "seed_everything", "sparsity", "state_dict_bytes", "tensor_table",
 ]

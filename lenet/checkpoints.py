@@ -4,8 +4,6 @@ Introduced in notebooks/05_saving_and_loading.ipynb (pretrained() in 01_load_len
 """
 from __future__ import annotations
 
-import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -40,7 +38,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError) as exc:
+    except Exception as exc:  # torch.load raises many types on bad bytes (IndexError, UnpicklingError, ...)
         cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(
             f"{path}: not a readable torch checkpoint (corrupt or truncated file?): {cause}"
@@ -86,7 +84,22 @@ def load_pruned(path: str | Path, model: nn.Module | None = None, device: str | 
         model.load_state_dict(state)
     except (KeyError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: does not fit {type(model).__name__}: {exc}") from exc
-    return model.to(get_device(device)).eval()
+    model = model.to(get_device(device)).eval()
+    refresh_pruned(model)
+    return model
+
+
+def refresh_pruned(model: nn.Module) -> None:
+    """Recompute every pruned attribute (``weight = weight_orig * weight_mask``) now.
+
+    ``load_state_dict`` copies new values into ``weight_orig`` and ``weight_mask`` but the
+    ``weight`` attribute is only recomputed by the forward-pre-hook, at the next forward.
+    Calling the hooks by hand makes ``module.weight`` right at once.
+    """
+    for module in model.modules():
+        for hook in list(module._forward_pre_hooks.values()):
+            if isinstance(hook, prune.BasePruningMethod):
+                hook(module, None)
 
 
 def pretrained(device: str | None = None) -> LeNet:
