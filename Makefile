@@ -17,7 +17,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 test: $(STAMP)
 	$(THREADS) $(PY) -m pytest
