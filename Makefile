@@ -22,6 +22,10 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(THREADS) $(PY) -m pytest
 
+# Write exercises/ from solutions/ (the single source); tests fail while exercises/ is stale.
+exercises: $(STAMP)
+	$(PY) tools/make_exercises.py
+
 # Re-run every lesson and solution notebook in place, refreshing its stored outputs.
 execute: $(STAMP)
 	$(THREADS) $(PY) tools/nb.py execute notebooks/*.ipynb solutions/*.ipynb

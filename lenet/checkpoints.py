@@ -36,6 +36,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":  # torch.save writes a zip archive (since PyTorch 1.6)
+            raise CheckpointError(f"{path}: not a torch checkpoint (not a zip archive): corrupt, truncated "
+                                  "at the start, or another format")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types on bad bytes (IndexError, UnpicklingError, ...)

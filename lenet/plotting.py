@@ -33,6 +33,12 @@ def mask_heatmap(mask: torch.Tensor, title: str = "mask (dark = pruned)") -> Fig
         ax.set_axis_off()
     for ax, panel, label in zip(axes.flat, panels, labels):
         ax.imshow(panel.numpy(), cmap="gray", vmin=0, vmax=1)
+        h, w = panel.shape
+        if h * w <= 400:  # grey cell borders, so white (kept) cells stay visible on the white figure
+            for y in range(h + 1):
+                ax.axhline(y - 0.5, color="0.6", lw=0.8)
+            for x in range(w + 1):
+                ax.axvline(x - 0.5, color="0.6", lw=0.8)
         ax.set_title(label, fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()

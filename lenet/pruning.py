@@ -1,7 +1,8 @@
 """Small wrappers over ``torch.nn.utils.prune`` for pruning a whole model in one call.
 
 Each lesson first calls torch's API by hand; these helpers only save the loop afterwards.
-Introduced in notebooks/06_pruning_methods.ipynb.
+check_amount is introduced in notebooks/03_random_unstructured.ipynb, prune_model in
+notebooks/06_pruning_methods.ipynb.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def check_amount(amount: float | int, n: int) -> int:
     """Return how many of ``n`` entries ``amount`` prunes, with torch's rules and clearer errors.
 
     A float is a fraction in [0.0, 1.0], rounded with Python's ``round`` (half to even); an int is
-    a count in [0, n]. ``1`` prunes one entry, ``1.0`` prunes them all.
+    a count in [0, n]. ``1`` prunes one entry, ``1.0`` prunes them all. When a tensor is pruned
+    again, torch counts ``amount`` against the entries still unpruned: pass that number as ``n``.
 
     Raises:
         TypeError: ``amount`` is not a number (or is a bool).
@@ -31,7 +33,7 @@ def check_amount(amount: float | int, n: int) -> int:
     if isinstance(amount, Integral):
         if not 0 <= amount <= n:
             raise ValueError(f"amount={amount} is a count of entries to prune, but the tensor has {n}; "
-                             f"use an int in [0, {n}] or a float fraction such as {min(amount, n) / max(n, 1):.2f}")
+                             f"use an int in [0, {n}] or a float fraction in [0.0, 1.0]")
         return int(amount)
     if not 0.0 <= amount <= 1.0:
         raise ValueError(f"amount={amount} is a fraction and must lie in [0.0, 1.0]")

@@ -93,7 +93,16 @@ def test_missing_checkpoint(tmp_path):
 def test_corrupt_checkpoint_names_file_and_cause(tmp_path):
     bad = tmp_path / "corrupt.pth"
     bad.write_bytes(b"this is not a checkpoint at all" * 10)
-    with pytest.raises(lenet.CheckpointError, match=r"corrupt.pth: not a readable torch checkpoint \(corrupt or truncated file\?\)"):
+    with pytest.raises(lenet.CheckpointError, match=r"corrupt.pth: not a torch checkpoint \(not a zip archive\)"):
+        lenet.load_pruned(bad)
+
+
+def test_zip_that_is_not_a_checkpoint(tmp_path):
+    import zipfile
+    bad = tmp_path / "other.zip"
+    with zipfile.ZipFile(bad, "w") as z:
+        z.writestr("hello.txt", "hi")
+    with pytest.raises(lenet.CheckpointError, match=r"other.zip: not a readable torch checkpoint \(corrupt or truncated file\?\)"):
         lenet.load_pruned(bad)
 
 
