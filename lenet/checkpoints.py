@@ -72,7 +72,7 @@ def restore_pruning(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> nn
     return model
 
 
-def load_pruned(path: str | Path, model: nn.Module | None = None, device: str | None = None) -> nn.Module:
+def load_pruned(path: str | Path, model: nn.Module | None = None, device: str | torch.device | None = None) -> nn.Module:
     """Load a checkpoint saved with or without pruning into ``model`` (a fresh LeNet by default).
 
     The pruning reparametrization is restored first (see :func:`restore_pruning`), so the masks
@@ -106,7 +106,7 @@ def refresh_pruned(model: nn.Module) -> None:
                 hook(module, None)
 
 
-def pretrained(device: str | None = None) -> LeNet:
+def pretrained(device: str | torch.device | None = None) -> LeNet:
     """The course's trained LeNet (≈97% on the 1,000 held-out test images), in eval mode.
 
     Loaded offline from the weights shipped inside the package, with ``weights_only=True``.

@@ -15,7 +15,7 @@ _AVAILABLE = {
 }
 
 
-def get_device(name: str | None = None) -> torch.device:
+def get_device(name: str | torch.device | None = None) -> torch.device:
     """Return the device to use: ``name``, else ``$LENET_DEVICE``, else the CPU.
 
     The CPU is the default so that every stored notebook output is reproducible.
@@ -24,6 +24,8 @@ def get_device(name: str | None = None) -> torch.device:
         ValueError: the name is not one of cpu, cuda, cuda:N, mps.
         RuntimeError: the device was asked for but this machine does not have it.
     """
+    if isinstance(name, torch.device):
+        name = str(name)
     requested = name if name is not None else os.environ.get("LENET_DEVICE", "cpu")
     requested = requested.strip().lower() or "cpu"
     kind = requested.split(":")[0]

@@ -62,6 +62,8 @@ NOT_A_NOTEBOOK, TIMED_OUT, KERNEL_DIED = "not a notebook", "timed out", "kernel 
 
 #: Default time limit in seconds for all cells of one notebook together.
 DEFAULT_TIMEOUT = 120
+#: Longest exercise label shown in the table (longer ones are cut with "...").
+MAX_TITLE = 48
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HEADING = re.compile(r"^###\s+Exercise\s+(\d+)\s*:\s*(.*?)\s*$", re.MULTILINE)
@@ -213,8 +215,9 @@ def run_notebook(nb: NotebookNode, folder: Path, timeout: int = DEFAULT_TIMEOUT)
     ``timeout`` (seconds) bounds all cells together, not counting the kernel's start. Stops at the
     first cell that runs past it or that kills the kernel; the result says where and why.
     """
-    quiet = logging.getLogger("lenet.grade.nbclient")
-    quiet.addHandler(logging.NullHandler())
+    quiet = logging.getLogger("lenet.grade.nbclient")  # nbclient logs timeouts as errors: the row says it
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
     client = NotebookClient(nb, timeout=max(1, int(timeout)), kernel_name="python3", allow_errors=True,
                             record_timing=False, shutdown_kernel="immediate", log=quiet,
@@ -343,8 +346,11 @@ def notebooks_in(paths: Sequence[str | Path]) -> list[Path]:
 
 def format_table(rows: Sequence[Row]) -> str:
     """The rows as an aligned text table with a header and a summary line."""
+    def cut(text: str) -> str:
+        return text if len(text) <= MAX_TITLE else text[: MAX_TITLE - 3] + "..."
+
     header = Row("notebook", "exercise", "result", "detail")
-    shown = [header, *rows]
+    shown = [header, *(Row(r.notebook, cut(r.exercise), r.status, r.detail) for r in rows)]
     w_nb = max(len(r.notebook) for r in shown)
     w_ex = max(len(r.exercise or "-") for r in shown)
     w_st = max(len(r.status) for r in shown)

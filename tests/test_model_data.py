@@ -115,3 +115,8 @@ def test_missing_device_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("LENET_DEVICE", "cuda")
     with pytest.raises(RuntimeError, match="'cuda' was requested but is not available.*unset LENET_DEVICE"):
         lenet.get_device()
+
+
+def test_device_accepts_a_torch_device():
+    assert lenet.get_device(torch.device("cpu")) == torch.device("cpu")
+    assert next(lenet.pretrained(lenet.get_device()).parameters()).device.type == "cpu"
