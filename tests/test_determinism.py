@@ -78,7 +78,9 @@ def test_same_outputs_with_two_threads(path: Path, monkeypatch):
 
 
 def test_the_kernel_really_had_two_threads(monkeypatch):
+    """The same environment as above really gives torch 2 threads (MKL_NUM_THREADS overrides OMP's)."""
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv("MKL_NUM_THREADS", "2")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import torch; print(torch.get_num_threads())")])
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     assert nb.cells[0].outputs[0].text.strip() == str(min(2, os.cpu_count() or 1))
