@@ -58,15 +58,23 @@ import functools
 import math
 import numbers
 import types
+import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ParamSpec
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import prune
+from torch.utils.flop_counter import FlopCounterMode
 
+from .checkpoints import pretrained, refresh_pruned
 from .data import MNIST
-from .model import layer_shapes
+from .inspection import prunable_parameters
+from .model import LeNet, layer_shapes
+from . import pruning  # module import: its check_amount must not look like an exercise check here
 from .training import evaluate, predict
 
 P = ParamSpec("P")
@@ -555,8 +563,6 @@ def check_02_tensor_kinds(tensor_kinds: Callable[[nn.Module], dict[str, str]]) -
     Introduced in solutions/02_parameters_and_buffers.ipynb.
     """
     __tracebackhide__ = True
-    from torch.nn.utils import prune
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         tiny = nn.Module()
@@ -593,12 +599,14 @@ def _holder03(t: torch.Tensor) -> nn.Module:
     return holder
 
 
-def _torch_count03(amount: float | int, n: int) -> int:
-    """How many of n entries torch's own L1 pruning zeroes for ``amount`` (deterministic: no ties, no RNG)."""
-    from torch.nn.utils import prune
+def _torch_pruned_count(n: int, amounts: Sequence[float | int]) -> int:
+    """How many of n entries torch's own L1 pruning has zeroed after one call per amount.
 
+    The entries are 1, 2, ..., n: all magnitudes differ, so there are no ties and no RNG.
+    """
     holder = _holder03(torch.arange(1.0, n + 1))
-    prune.l1_unstructured(holder, name="weight", amount=amount)
+    for amount in amounts:
+        prune.l1_unstructured(holder, name="weight", amount=amount)
     return int((holder.weight_mask == 0).sum())
 
 
@@ -611,7 +619,7 @@ def check_03_n_pruned(n_pruned: Callable[[float | int, int], int]) -> None:
     __tracebackhide__ = True
     for amount, n in [(0.3, 54), (0.25, 864), (5, 864), (0.5, 5), (0.5, 7), (0.25, 10), (0.75, 10), (0.5, 9),
                       (1, 54), (1.0, 54), (0, 54), (0.0, 54), (54, 54), (0.7, 3)]:
-        check_equal(describe_call(n_pruned, amount, n), call(n_pruned, amount, n), _torch_count03(amount, n),
+        check_equal(describe_call(n_pruned, amount, n), call(n_pruned, amount, n), _torch_pruned_count(n, [amount]),
                     "that many entries of the mask are 0 after torch prunes an n-entry tensor. A float is a fraction, "
                     "rounded with Python's `round`, which sends exact halves to the even neighbour (2.5 -> 2, "
                     "7.5 -> 8); an int is a count, used as it is (1 prunes one entry, 1.0 all of them). "
@@ -625,8 +633,6 @@ def check_03_names_after_pruning(param_names: list[str], keys: list[str]) -> Non
     Introduced in solutions/03_random_unstructured.ipynb.
     """
     __tracebackhide__ = True
-    from torch.nn.utils import prune
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         conv = nn.Conv2d(1, 6, 3)
@@ -654,8 +660,6 @@ def check_03_errors(outcomes: list[str]) -> None:
     Introduced in solutions/03_random_unstructured.ipynb.
     """
     __tracebackhide__ = True
-    from torch.nn.utils import prune
-
     expected = []
     for name, amount in BAD_CALLS_03:
         with torch.random.fork_rng(devices=[]):
@@ -681,8 +685,6 @@ def check_03_errors(outcomes: list[str]) -> None:
 
 
 def _l1_mask_torch03(t: torch.Tensor, amount: float | int) -> torch.Tensor:
-    from torch.nn.utils import prune
-
     holder = _holder03(t)
     prune.l1_unstructured(holder, name="weight", amount=amount)
     return holder.weight_mask
@@ -729,8 +731,6 @@ def check_03_random_mask(random_mask: Callable[[torch.Tensor, float | int, int],
     Introduced in solutions/03_random_unstructured.ipynb.
     """
     __tracebackhide__ = True
-    from torch.nn.utils import prune
-
     hint = ("`RandomUnstructured.compute_mask` draws `prob = torch.rand_like(t)` and zeroes the k entries with the "
             "LARGEST prob: `torch.topk(prob.flatten(), k).indices`. Draw the same numbers from your own "
             "`g = torch.Generator().manual_seed(seed)` with `torch.rand(t.shape, generator=g)`: a fresh generator "
@@ -758,16 +758,6 @@ def check_03_random_mask(random_mask: Callable[[torch.Tensor, float | int, int],
 
 # ==== Lesson 04 checks (solutions/04_*.ipynb) ====
 
-def _count_after04(n: int, amounts: Sequence[float | int]) -> int:
-    """How many of n entries are pruned after torch prunes them with each amount in turn (L1: no RNG)."""
-    from torch.nn.utils import prune
-
-    holder = _holder03(torch.arange(1.0, n + 1))
-    for amount in amounts:
-        prune.l1_unstructured(holder, name="weight", amount=amount)
-    return int((holder.weight_mask == 0).sum())
-
-
 #: The cases of exercise 1: (number of weights, first amount, second amount).
 PRUNE_TWICE_04 = [(54, 0.3, 0.3), (54, 0.5, 0.5), (54, 10, 0.5), (864, 0.25, 0.25), (48000, 0.3, 0.3)]
 
@@ -783,7 +773,7 @@ def check_04_pruned_twice(counts: list[int], second: float | int) -> None:
     hint = ("the second call counts its amount against the entries still unpruned: 0.3 twice on 54 weights is "
             "round(0.3 * 54) = 16, then round(0.3 * 38) = 11 more, 27 in all (not round(0.51 * 54) = 28). "
             "A float is rounded with `round` (half to even: 13.5 -> 14); an int is a count.")
-    expected = [_count_after04(n, [a, b]) for n, a, b in PRUNE_TWICE_04]
+    expected = [_torch_pruned_count(n, [a, b]) for n, a, b in PRUNE_TWICE_04]
     if isinstance(counts, (list, tuple)) and len(counts) == len(expected):
         for i, ((n, a, b), mine, right) in enumerate(zip(PRUNE_TWICE_04, counts, expected)):
             problem = _difference(f"counts[{i}]", mine, right, 1e-5, 1e-6, True)
@@ -799,7 +789,7 @@ def check_04_pruned_twice(counts: list[int], second: float | int) -> None:
     if isinstance(second, bool) or not isinstance(second, (int, float)):
         fail(f"`second` is {_show(second)} (a {_type_name(second)}), expected a number.", hint)
     try:
-        got = _count_after04(48000, [0.3, second])
+        got = _torch_pruned_count(48000, [0.3, second])
     except (TypeError, ValueError) as e:
         fail(f"prune.l1_unstructured refuses amount={second!r} on the 33,600 weights left: {e}", hint)
     check_equal(f"weights of 48,000 pruned by amount=0.3, then amount={second!r}", got, 28800, hint)
@@ -807,8 +797,6 @@ def check_04_pruned_twice(counts: list[int], second: float | int) -> None:
 
 def _again_mask_torch04(weight: torch.Tensor, old_mask: torch.Tensor, amount: float | int) -> torch.Tensor:
     """torch's mask after a second ``l1_unstructured(amount)`` on a tensor already pruned with ``old_mask``."""
-    from torch.nn.utils import prune
-
     holder = _holder03(weight)
     prune.custom_from_mask(holder, name="weight", mask=old_mask)
     prune.l1_unstructured(holder, name="weight", amount=amount)
@@ -895,8 +883,6 @@ def check_04_reparametrize(MaskHook: type, my_prune: Callable[[nn.Module, str, t
     Introduced in solutions/04_under_the_hood.ipynb.
     """
     __tracebackhide__ = True
-    from torch.nn.utils import prune
-
     if not isinstance(MaskHook, type):
         fail(f"`MaskHook` is {_show(MaskHook)}, expected the class itself.", "pass the class `MaskHook`, not an instance.")
     hint_state = ("like `prune.custom_from_mask`: `del module._parameters[name]`, then "
@@ -949,8 +935,6 @@ def check_04_reparametrize(MaskHook: type, my_prune: Callable[[nn.Module, str, t
 
 def _pruned_pair04(case: int) -> tuple[nn.Module, nn.Module, str]:
     """Two identical pruned modules (same seed, same masks) and the name to remove."""
-    from torch.nn.utils import prune
-
     def make() -> nn.Module:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(case)
@@ -981,8 +965,6 @@ def check_04_remove(my_remove: Callable[[nn.Module, str], object]) -> None:
     Introduced in solutions/04_under_the_hood.ipynb.
     """
     __tracebackhide__ = True
-    from torch.nn.utils import prune
-
     hint = ("like `prune.remove`: compute `mask * orig` one last time, delete the plain attribute `name`, take "
             "`orig = module._parameters.pop(name + '_orig')` and put the product into it with "
             "`orig.data = (mask * orig).data` (the same object!), delete the buffer `module._buffers[name + '_mask']`, "
@@ -1017,8 +999,6 @@ def check_04_safe_deepcopy(safe_deepcopy: Callable[[nn.Module], nn.Module]) -> N
     Introduced in solutions/04_under_the_hood.ipynb.
     """
     __tracebackhide__ = True
-    from torch.nn.utils import prune
-
     from .model import LeNet
 
     hint = ("`copy.deepcopy` refuses the non-leaf plain attribute `weight` that a forward with autograd on leaves "
@@ -1082,12 +1062,6 @@ def check_04_safe_deepcopy(safe_deepcopy: Callable[[nn.Module], nn.Module]) -> N
 # ==== Lesson 05 checks (solutions/05_*.ipynb) ====
 # Lesson 05 · Saving and loading a pruned model  (solutions/05_saving_and_loading.ipynb)
 
-from collections import OrderedDict  # noqa: E402  (this section's imports; lesson 06 uses them too)
-
-from torch.nn.utils import prune  # noqa: E402
-
-from .checkpoints import pretrained  # noqa: E402
-from .model import LeNet  # noqa: E402
 
 
 def _quiet_build(build: Callable[[], nn.Module]) -> nn.Module:
@@ -1143,16 +1117,8 @@ def _pruned_nested() -> nn.Module:
     prune.custom_from_mask(model.block[0], "weight", torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]))
     prune.custom_from_mask(model.head, "bias", torch.tensor([0.0]))
     with torch.no_grad():  # weight attributes computed without a graph: copy.deepcopy works on this model
-        _refresh(model)
+        refresh_pruned(model)
     return model
-
-
-def _refresh(model: nn.Module) -> None:
-    """Recompute every pruned attribute from ``<name>_orig * <name>_mask`` (as lenet.refresh_pruned)."""
-    for module in model.modules():
-        for hook in list(module._forward_pre_hooks.values()):
-            if isinstance(hook, prune.BasePruningMethod):
-                hook(module, None)
 
 
 def _pruned_lenet() -> nn.Module:
@@ -1162,7 +1128,7 @@ def _pruned_lenet() -> nn.Module:
     prune.l1_unstructured(model.fc1, "weight", amount=0.5)
     prune.l1_unstructured(model.fc3, "bias", amount=2)
     with torch.no_grad():
-        _refresh(model)
+        refresh_pruned(model)
     return model
 
 
@@ -1558,12 +1524,6 @@ def check_06_activation_scores(channel_act: torch.Tensor, scores: torch.Tensor, 
 # ==== Lesson 07 checks (solutions/07_*.ipynb) ====
 # Lesson 07 · What pruning costs in accuracy  (solutions/07_accuracy_and_sparsity.ipynb)
 
-from torch.nn.utils import prune as _prune07  # noqa: E402  (each lesson section imports what it needs)
-
-from .checkpoints import pretrained as _pretrained07  # noqa: E402
-from .inspection import prunable_parameters as _prunable07  # noqa: E402
-from .model import LeNet as _LeNet07  # noqa: E402
-from .pruning import check_amount as _amount_count07, prune_model as _prune_model07  # noqa: E402
 
 #: Exercise 5 of lesson 07: the share of all conv and linear weights the per-layer amounts must prune.
 TARGET_07 = 0.85
@@ -1572,7 +1532,7 @@ TARGET_07 = 0.85
 def _masked_count07(model: nn.Module) -> tuple[int, int]:
     """(entries whose ``weight_mask`` is 0, all entries) over the conv and linear weights of ``model``."""
     zeros = total = 0
-    for m, name in _prunable07(model):
+    for m, name in prunable_parameters(model):
         total += getattr(m, name).numel()
         mask = getattr(m, name + "_mask", None)
         if mask is not None:
@@ -1593,30 +1553,20 @@ def check_07_global_sparsity(global_sparsity_from_masks: Callable[[nn.Module], f
             "`lenet.global_sparsity(model)` gives the same number from the zeros of `weight`.")
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        dense = _LeNet07()
-        only_fc3 = _LeNet07()
-        _prune07.l1_unstructured(only_fc3.fc3, "weight", amount=0.5)
-        global90 = _prune_model07(_LeNet07(), 0.9, scope="global")
-        mixed = _LeNet07()
-        _prune07.random_unstructured(mixed.conv1, "weight", amount=0.5)
-        _prune07.l1_unstructured(mixed.fc1, "weight", amount=0.9)
-        _prune07.l1_unstructured(mixed.fc1, "weight", amount=0.5)
+        dense = LeNet()
+        only_fc3 = LeNet()
+        prune.l1_unstructured(only_fc3.fc3, "weight", amount=0.5)
+        global90 = pruning.prune_model(LeNet(), 0.9, scope="global")
+        mixed = LeNet()
+        prune.random_unstructured(mixed.conv1, "weight", amount=0.5)
+        prune.l1_unstructured(mixed.fc1, "weight", amount=0.9)
+        prune.l1_unstructured(mixed.fc1, "weight", amount=0.5)
     for label, model in [("a LeNet with only fc3 pruned, 50%", only_fc3), ("an unpruned LeNet", dense),
                          ("a LeNet pruned 90% globally", global90),
                          ("a LeNet with conv1 pruned 50% and fc1 pruned twice", mixed)]:
         zeros, total = _masked_count07(model)
         check_equal(f"global_sparsity_from_masks(<{label}>)", call(global_sparsity_from_masks, model),
                     zeros / total, hint)
-
-
-def _pruned_by_torch07(n: int, amounts: Sequence[float | int]) -> int:
-    """How many of ``n`` entries ``prune.l1_unstructured`` has pruned after one call per amount."""
-    layer = nn.Linear(n, 1, bias=False, device="cpu")
-    with torch.no_grad():
-        layer.weight.copy_(torch.arange(1, n + 1, dtype=torch.float32).reshape(1, n))  # all magnitudes differ
-    for amount in amounts:
-        _prune07.l1_unstructured(layer, "weight", amount=amount)
-    return int((layer.weight_mask == 0).sum())
 
 
 @exercise(2, "pruned_after counts like torch when a layer is pruned again, and the second amount reaches 90%")
@@ -1635,7 +1585,7 @@ def check_07_prune_again(pruned_after: Callable[[int, list[float | int]], int], 
         for n, amounts in [(10, [0.25]), (10, [0.5, 0.5]), (54, [0.6, 0.5]), (100, [0.3, 0.3, 0.3]),
                            (7, [3, 0.5]), (864, [0.5, 0.5, 0.5]), (48000, [0.5, 0.5, 11 / 12])]:
             check_equal(describe_call(pruned_after, n, amounts), call(pruned_after, n, amounts),
-                        _pruned_by_torch07(n, amounts), hint)
+                        _torch_pruned_count(n, amounts), hint)
         if second_amount is None or second_amount is ...:
             raise NotAttempted("`second_amount` is still a placeholder: replace it with your answer.\nHint: "
                                "the second call sees only the 40% left.")
@@ -1646,7 +1596,7 @@ def check_07_prune_again(pruned_after: Callable[[int, list[float | int]], int], 
         if not 0.0 <= amount <= 1.0:
             fail(f"`second_amount` is {_show(amount)}, outside [0, 1].", "a float amount is a fraction in [0, 1].")
         check_equal("entries of 1,000 pruned by amount=0.6, then amount=second_amount",
-                    _pruned_by_torch07(1000, [0.6, amount]), 900,
+                    _torch_pruned_count(1000, [0.6, amount]), 900,
                     f"`second_amount` = {_show(amount)} prunes that share of the 400 entries still unpruned. "
                     "You need 300 more of those 400.")
 
@@ -1660,7 +1610,7 @@ def _adam_step07(model: nn.Module, x: torch.Tensor, y: torch.Tensor, weight_deca
 
 
 def _pruned80_07(device: torch.device) -> nn.Module:
-    return _prune_model07(_pretrained07(device), 0.8, scope="global")
+    return pruning.prune_model(pretrained(device), 0.8, scope="global")
 
 
 @exercise(3, "train_step is one Adam step; pruned weights stay zero, and weight_orig moves there only with weight decay")
@@ -1712,7 +1662,7 @@ def check_07_planned_sparsity(planned_sparsity: Callable[[dict[str, int], dict[s
             "round(2.5) == 2) and exactly `amount` entries for an int; add up these counts over the layers and "
             "divide by the total size. A big layer weighs more than a small one: do not average the amounts.")
     with torch.device("meta"):  # shapes only: no memory, no random numbers
-        lenet_sizes = {name: m.weight.numel() for name, m in _LeNet07().named_children()}
+        lenet_sizes = {name: m.weight.numel() for name, m in LeNet().named_children()}
     cases = [({"a": 10, "b": 5}, {"a": 0.25, "b": 0.5}), ({"a": 10, "b": 7}, {"a": 3, "b": 0.5}),
              ({"a": 3}, {"a": 0.0}),
              (lenet_sizes, dict(zip(lenet_sizes, [0.2, 0.4, 0.9, 0.8, 0.3]))),
@@ -1720,7 +1670,7 @@ def check_07_planned_sparsity(planned_sparsity: Callable[[dict[str, int], dict[s
     for sizes, amounts in cases:
         pruned = 0
         for name, size in sizes.items():
-            method = _prune07.L1Unstructured(amount=amounts[name])
+            method = prune.L1Unstructured(amount=amounts[name])
             t = torch.arange(1.0, size + 1.0)
             pruned += int((method.compute_mask(t, torch.ones_like(t)) == 0).sum())
         expected = pruned / sum(sizes.values())
@@ -1730,7 +1680,7 @@ def check_07_planned_sparsity(planned_sparsity: Callable[[dict[str, int], dict[s
 
 def _prune_per_layer07(model: nn.Module, amounts: Mapping[str, float | int]) -> nn.Module:
     for name, amount in amounts.items():
-        _prune07.l1_unstructured(getattr(model, name), "weight", amount=amount)
+        prune.l1_unstructured(getattr(model, name), "weight", amount=amount)
     return model
 
 
@@ -1746,13 +1696,13 @@ def check_07_per_layer_amounts(amounts: dict[str, float | int], data: MNIST) -> 
         raise NotAttempted("`amounts` is still a placeholder: replace it with a dict of five amounts.\n"
                            "Hint: {'conv1': ..., 'conv2': ..., 'fc1': ..., 'fc2': ..., 'fc3': ...}.")
     with torch.random.fork_rng():
-        model = _pretrained07()
+        model = pretrained()
         names = [name for name, m in model.named_children() if isinstance(m, (nn.Conv2d, nn.Linear))]
         check_equal("the keys of amounts", set(amounts) if isinstance(amounts, Mapping) else amounts, set(names),
                     "give one amount per layer, 0.0 for a layer you leave dense.")
         for name in names:
             try:
-                _amount_count07(amounts[name], getattr(model, name).weight.numel())
+                pruning.check_amount(amounts[name], getattr(model, name).weight.numel())
             except (TypeError, ValueError) as e:
                 fail(f"amounts[{name!r}] is not a valid amount: {e}.", "a float in [0, 1] is a fraction of the "
                      "layer, an int a count of its weights.")
@@ -1765,9 +1715,9 @@ def check_07_per_layer_amounts(amounts: dict[str, float | int], data: MNIST) -> 
                  "fc1 holds 80% of the weights: the target is reached mostly there and in fc2. Exercise 4's "
                  "planned_sparsity tells you the share before you prune.")
         acc = evaluate(model, data)
-        global_acc = evaluate(_prune_model07(_pretrained07(), zeros, scope="global"), data)
+        global_acc = evaluate(pruning.prune_model(pretrained(), zeros, scope="global"), data)
         if acc < global_acc:
-            local_acc = evaluate(_prune_model07(_pretrained07(), zeros / total, scope="local"), data)
+            local_acc = evaluate(pruning.prune_model(pretrained(), zeros / total, scope="local"), data)
             fail(f"with your amounts ({zeros / total:.1%} pruned) the test accuracy is {acc:.1%}, below the "
                  f"{global_acc:.1%} of global L1 pruning of as many weights (local pruning of the same share in "
                  f"every layer: {local_acc:.1%}).",
@@ -1778,19 +1728,11 @@ def check_07_per_layer_amounts(amounts: dict[str, float | int], data: MNIST) -> 
 # ==== Lesson 08 checks (solutions/08_*.ipynb) ====
 # Lesson 08 · Does pruning compress?  (solutions/08_does_pruning_compress.ipynb)
 
-import warnings as _warnings08  # noqa: E402  (each lesson section imports what it needs)
-
-import numpy as _np08  # noqa: E402
-from torch.nn.utils import prune as _prune08  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode as _FlopCounterMode08  # noqa: E402
-
-from .checkpoints import pretrained as _pretrained08  # noqa: E402
-from .model import LeNet as _LeNet08  # noqa: E402
 
 
 def _macs_by_torch08(module: nn.Module, x: torch.Tensor) -> int:
     """Multiply-accumulates of ``module(x)`` as torch's FlopCounterMode counts them (2 FLOPs per MAC)."""
-    with _FlopCounterMode08(display=False) as counter:
+    with FlopCounterMode(display=False) as counter:
         module(x)
     return counter.get_total_flops() // 2
 
@@ -1812,7 +1754,7 @@ def check_08_macs(conv_macs: Callable[[nn.Conv2d, int, int], int], linear_macs: 
                  (nn.Conv2d(3, 8, 5, stride=2, padding=2), 32, 32), (nn.Conv2d(4, 2, 3, stride=3), 10, 7),
                  (nn.Conv2d(2, 5, (3, 1), padding=(1, 0)), 6, 9)]
         linears = [nn.Linear(400, 120), nn.Linear(84, 10), nn.Linear(7, 3)]
-        model = _LeNet08()
+        model = LeNet()
     for conv, h, w in convs:
         expected = _macs_by_torch08(conv, torch.zeros(1, conv.in_channels, h, w, device="meta"))
         shown = (f"conv_macs(nn.Conv2d({conv.in_channels}, {conv.out_channels}, {conv.kernel_size}, "
@@ -1830,8 +1772,8 @@ def _csr_bytes_by_torch08(rows: int, cols: int, nnz: int, index_dtype: torch.dty
     """Bytes of the values, column indices and row pointers of a compact CSR matrix with ``nnz`` non-zeros."""
     flat = torch.zeros(rows * cols)
     flat[:nnz] = 1.0
-    with _warnings08.catch_warnings():
-        _warnings08.simplefilter("ignore")  # "Sparse CSR tensor support is in beta state"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Sparse CSR tensor support is in beta state"
         c = flat.reshape(rows, cols).to_sparse_csr()
     parts = (c.values().clone(), c.col_indices().to(index_dtype, copy=True), c.crow_indices().to(index_dtype, copy=True))
     return sum(t.untyped_storage().nbytes() for t in parts)
@@ -1910,9 +1852,9 @@ def check_08_values_and_bits(compress: Callable[[torch.Tensor], tuple[Any, Any]]
         fc1 = torch.randn(120, 400)
         weights = {
             # + 0.0 turns the -0.0 of pruned negative weights into 0.0, so that hints show plain zeros
-            "a 90%-pruned (120, 400) weight": _prune08.L1Unstructured(0.9).prune(fc1) + 0.0,
+            "a 90%-pruned (120, 400) weight": prune.L1Unstructured(0.9).prune(fc1) + 0.0,
             "a 50%-pruned (6, 1, 3, 3) conv weight (54 entries)":
-                _prune08.L1Unstructured(0.5).prune(torch.randn(6, 1, 3, 3)) + 0.0,
+                prune.L1Unstructured(0.5).prune(torch.randn(6, 1, 3, 3)) + 0.0,
             "a (10, 3) weight without zeros": torch.randn(10, 3),
             "an all-zero (5, 5) weight": torch.zeros(5, 5),
         }
@@ -1924,7 +1866,7 @@ def check_08_values_and_bits(compress: Callable[[torch.Tensor], tuple[Any, Any]]
         values, packed = out
         check_equal(f"values of compress(<{label}>)", values, w[w != 0],
                     "keep only the non-zero entries, in row-major order: `w[w != 0]` (a 1-D float32 tensor).")
-        if isinstance(packed, _np08.ndarray):
+        if isinstance(packed, np.ndarray):
             nbytes = packed.nbytes
         elif isinstance(packed, torch.Tensor):
             nbytes = packed.numel() * packed.element_size()
@@ -1942,8 +1884,8 @@ def check_08_values_and_bits(compress: Callable[[torch.Tensor], tuple[Any, Any]]
 
 def _cut_filters08(conv: nn.Conv2d, amount: float | int) -> None:
     """Structured-prune ``conv``'s output filters (L2) and mask their biases too, as notebook 08 does."""
-    _prune08.ln_structured(conv, "weight", amount=amount, n=2, dim=0)
-    _prune08.custom_from_mask(conv, "bias", mask=conv.weight_mask.flatten(1).any(dim=1).float())
+    prune.ln_structured(conv, "weight", amount=amount, n=2, dim=0)
+    prune.custom_from_mask(conv, "bias", mask=conv.weight_mask.flatten(1).any(dim=1).float())
 
 
 @exercise(5, "shrink rebuilds both convolutions without the pruned filters and computes exactly the same")
@@ -1969,9 +1911,9 @@ def check_08_shrink(shrink: Callable[[nn.Conv2d, nn.Conv2d], tuple[nn.Conv2d, nn
         _cut_filters08(conv, 0.5)
         cases.append(("Conv2d(3, 8, 5, stride=2, padding=2) with half its filters cut, then Conv2d(8, 4, 3, "
                       "padding=1)", conv, nxt, torch.randn(2, 3, 16, 16)))
-        model = _pretrained08("cpu")
+        model = pretrained("cpu")
         _cut_filters08(model.conv1, 4)
-        _prune08.ln_structured(model.conv2, "weight", amount=8, n=2, dim=0)
+        prune.ln_structured(model.conv2, "weight", amount=8, n=2, dim=0)
         cases.append(("LeNet's conv1 with 4 of 6 filters cut, then its conv2 (pruned too)", model.conv1, model.conv2,
                       torch.randn(2, 1, 28, 28)))
         for label, conv, nxt, x in cases:
