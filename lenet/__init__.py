@@ -3,7 +3,7 @@
 Nothing runs at import. Plotting lives in :mod:`lenet.plotting` (imports matplotlib), exercise
 checks in :mod:`lenet.checks`, the grading command in :mod:`lenet.grade`.
 """
-from .checkpoints import CheckpointError, load_pruned, pretrained, read_state_dict, refresh_pruned, restore_pruning, save_pruned
+from .checkpoints import CheckpointError, load_pruned, pretrained, refresh_pruned, restore_pruning
 from .data import MNIST, load_mnist
 from .device import get_device
 from .inspection import (
@@ -17,12 +17,12 @@ from .inspection import (
     tensor_table,
 )
 from .model import LeNet, layer_shapes
-from .pruning import check_amount, prune_model
-from .training import evaluate, fine_tune, predict, seed_everything
+from .pruning import entries_to_prune, prune_model
+from .training import evaluate, fine_tune, predict, seed_everything, single_thread
 
 __all__ = [
-    "CheckpointError", "LeNet", "MNIST", "check_amount", "count_nonzero", "count_parameters", "evaluate", "fine_tune",
-    "get_device", "global_sparsity", "layer_shapes", "layer_sparsity", "load_mnist", "load_pruned",
-    "predict", "prunable_parameters", "prune_model", "pretrained", "read_state_dict", "refresh_pruned", "restore_pruning", "save_pruned",
-    "seed_everything", "sparsity", "state_dict_bytes", "tensor_table",
+    "CheckpointError", "LeNet", "MNIST", "count_nonzero", "count_parameters", "entries_to_prune", "evaluate",
+    "fine_tune", "get_device", "global_sparsity", "layer_shapes", "layer_sparsity", "load_mnist", "load_pruned",
+    "predict", "prunable_parameters", "prune_model", "pretrained", "refresh_pruned", "restore_pruning",
+    "seed_everything", "single_thread", "sparsity", "state_dict_bytes", "tensor_table",
 ]

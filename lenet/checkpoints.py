@@ -21,16 +21,6 @@ class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be loaded: missing, corrupt, truncated or of another model."""
 
 
-def save_pruned(model: nn.Module, path: str | Path) -> Path:
-    """Save ``model.state_dict()`` as it is: pruned layers keep ``weight_orig`` and ``weight_mask``.
-
-    Returns the path written. Reload with :func:`load_pruned`.
-    """
-    path = Path(path)
-    torch.save(model.state_dict(), path)
-    return path
-
-
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """``torch.load(path, weights_only=True)`` with one clear error per way it can fail."""
     path = Path(path)

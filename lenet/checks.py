@@ -74,7 +74,7 @@ from .checkpoints import pretrained, refresh_pruned
 from .data import MNIST
 from .inspection import prunable_parameters
 from .model import LeNet, layer_shapes
-from . import pruning  # module import: its check_amount must not look like an exercise check here
+from . import pruning  # module import: its entries_to_prune must not look like an exercise check here
 from .training import evaluate, predict
 
 P = ParamSpec("P")
@@ -1702,7 +1702,7 @@ def check_07_per_layer_amounts(amounts: dict[str, float | int], data: MNIST) -> 
                     "give one amount per layer, 0.0 for a layer you leave dense.")
         for name in names:
             try:
-                pruning.check_amount(amounts[name], getattr(model, name).weight.numel())
+                pruning.entries_to_prune(amounts[name], getattr(model, name).weight.numel())
             except (TypeError, ValueError) as e:
                 fail(f"amounts[{name!r}] is not a valid amount: {e}.", "a float in [0, 1] is a fraction of the "
                      "layer, an int a count of its weights.")

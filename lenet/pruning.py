@@ -1,7 +1,7 @@
 """Small wrappers over ``torch.nn.utils.prune`` for pruning a whole model in one call.
 
 Each lesson first calls torch's API by hand; these helpers only save the loop afterwards.
-check_amount is introduced in notebooks/03_random_unstructured.ipynb, prune_model in
+entries_to_prune is introduced in notebooks/03_random_unstructured.ipynb, prune_model in
 notebooks/06_pruning_methods.ipynb.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .inspection import prunable_parameters
 METHODS = {"l1": prune.L1Unstructured, "random": prune.RandomUnstructured}
 
 
-def check_amount(amount: float | int, n: int) -> int:
+def entries_to_prune(amount: float | int, n: int) -> int:
     """Return how many of ``n`` entries ``amount`` prunes, with torch's rules and clearer errors.
 
     A float is a fraction in [0.0, 1.0], rounded with Python's ``round`` (half to even); an int is
@@ -50,7 +50,7 @@ def prune_model(model: nn.Module, amount: float | int, method: str = "l1", scope
         scope: ``"local"`` (each layer alike) or ``"global"`` (one threshold for the whole model).
 
     Raises:
-        ValueError / TypeError: unknown method or scope, or a bad amount (see :func:`check_amount`).
+        ValueError / TypeError: unknown method or scope, or a bad amount (see :func:`entries_to_prune`).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
@@ -60,11 +60,11 @@ def prune_model(model: nn.Module, amount: float | int, method: str = "l1", scope
     if not params:
         raise ValueError(f"{type(model).__name__} has no Conv2d or Linear layer to prune")
     if scope == "global":
-        check_amount(amount, sum(getattr(m, n).numel() for m, n in params))
+        entries_to_prune(amount, sum(getattr(m, n).numel() for m, n in params))
         prune.global_unstructured(params, pruning_method=METHODS[method], amount=amount)
         return model
     for m, name in params:
-        check_amount(amount, getattr(m, name).numel())
+        entries_to_prune(amount, getattr(m, name).numel())
     for m, name in params:
         METHODS[method].apply(m, name, amount=amount)
     return model

@@ -49,8 +49,8 @@ def test_state_dict_bytes_grows_with_masks():
 
 
 @pytest.mark.parametrize("amount,n,expected", [(0.3, 54, 16), (0.5, 5, 2), (1, 54, 1), (1.0, 54, 54), (0, 5, 0), (54, 54, 54)])
-def test_check_amount_follows_torch(amount, n, expected):
-    assert lenet.check_amount(amount, n) == expected
+def test_entries_to_prune_follows_torch(amount, n, expected):
+    assert lenet.entries_to_prune(amount, n) == expected
     t = torch.arange(1.0, n + 1)
     mask = prune.L1Unstructured(amount).compute_mask(t, torch.ones_like(t))
     assert int((mask == 0).sum()) == expected
@@ -64,9 +64,9 @@ def test_check_amount_follows_torch(amount, n, expected):
     ("x", TypeError, "got str 'x'"),
     (True, TypeError, "got bool True"),
 ])
-def test_check_amount_rejects_bad_input(amount, exc, msg):
+def test_entries_to_prune_rejects_bad_input(amount, exc, msg):
     with pytest.raises(exc, match=msg):
-        lenet.check_amount(amount, 54)
+        lenet.entries_to_prune(amount, 54)
 
 
 def test_prune_model_local_and_global():
