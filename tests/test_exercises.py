@@ -1,33 +1,30 @@
-"""tools/make_exercises.py, and the exercise/solution notebooks of the course graded for real.
+"""course.exercises (the generator), and the exercise/solution notebooks of the course graded for real.
 
-For every solutions/NN_*.ipynb: exercises/ holds exactly what the generator writes; the untouched
-exercise notebook grades as "not attempted" everywhere; each plausible wrong answer stored in the
-solution's metadata (course.wrong) fails its check with a hint, while the solution passes.
+For every solutions/NN_*.ipynb: exercises/ holds exactly what the generator writes; in one kernel per
+lesson, the untouched exercise notebook grades as "not attempted" everywhere, each wrong answer (a raw
+cell tagged wrong-answer after its solution cell) fails its check with a hint, and the solution passes.
 """
 from __future__ import annotations
 
 import copy
-import importlib.util
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
-from lenet import checks, grade
+from course import exercises as mx
+from course import grade
+from course.notebook import CODE_STUB, WRONG_TAG, find_exercises, read, replace_blocks
+from lenet import checks
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 
-_spec = importlib.util.spec_from_file_location("make_exercises", ROOT / "tools" / "make_exercises.py")
-mx = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mx)
 
-
-def read(path: Path) -> nbformat.NotebookNode:
-    with open(path, encoding="utf-8") as f:
-        return nbformat.read(f, as_version=4)
+def wrong(code: str) -> nbformat.NotebookNode:
+    return new_raw_cell(code, metadata={"tags": [WRONG_TAG]})
 
 
 def executed(source: str, text: str, **metadata) -> nbformat.NotebookNode:
@@ -42,19 +39,23 @@ def synthetic_solution() -> nbformat.NotebookNode:
         new_markdown_cell("# 99 · Exercises: synthetic"),
         executed("from lenet import checks", ""),
         new_markdown_cell("Some words.\n\n### Exercise 1: Add one\n\nDo it."),
-        executed("x = 1\n### BEGIN SOLUTION\ny = x + 1\n### END SOLUTION\nprint(y)", "2\n",
-                 course={"wrong": ["y = x"]}),
+        executed("x = 1\n### BEGIN SOLUTION\ny = x + 1\n### END SOLUTION\nprint(y)", "2\n"),
+        wrong("y = x"),
         executed("checks.check_equal('y', y, 2, hint='add 1')", ""),
         new_markdown_cell("### Exercise 2: A function"),
         executed("def f(a):\n    \"\"\"Doc.\"\"\"\n    if a:\n        ### BEGIN SOLUTION\n        b = a * 2\n"
-                 "        return b\n        ### END SOLUTION\n    return 0", "",
-                 course={"wrong": ["return a"]}),
+                 "        return b\n        ### END SOLUTION\n    return 0", ""),
+        wrong("return a"),
         new_markdown_cell("Why?\n\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION"),
         executed("checks.check_equal('f(2)', checks.call(f, 2), 4, hint='double it')", ""),
         new_markdown_cell("## Next\nThe end."),
     ]
-    for i, cell in enumerate(nb.cells):
+    kept = [cell for cell in nb.cells if cell.cell_type != "raw"]
+    for i, cell in enumerate(kept):
         cell["id"] = f"c{i:02d}"
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "raw":
+            cell["id"] = f"{nb.cells[i - 1].id}-wrong"
     return nb
 
 
@@ -96,7 +97,8 @@ def test_the_generator_is_deterministic_and_leaves_the_solution_alone():
     nb = synthetic_solution()
     for cell in nb.cells:
         del cell["id"]
-    assert [c.id for c in mx.build_exercise(nb).cells] == [f"c{i:02d}" for i in range(10)]  # no random ids
+    ids = [c.id for c in mx.build_exercise(nb).cells]
+    assert ids == [c.id for c in mx.build_exercise(copy.deepcopy(nb)).cells] and len(set(ids)) == 10  # no random ids
 
 
 @pytest.mark.parametrize("source, message", [
@@ -106,22 +108,26 @@ def test_the_generator_is_deterministic_and_leaves_the_solution_alone():
 ])
 def test_broken_blocks_are_refused(source, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        mx.replace_blocks(source, mx.CODE_STUB)
+        replace_blocks(source, CODE_STUB)
 
 
 def test_a_wrong_answer_replaces_the_block_at_its_indentation():
     source = "def f(a):\n    ### BEGIN SOLUTION\n    return 2 * a\n    ### END SOLUTION\n"
-    assert mx.replace_blocks(source, "if a:\n    return a\nreturn 0") == \
+    assert replace_blocks(source, "if a:\n    return a\nreturn 0") == \
         "def f(a):\n    if a:\n        return a\n    return 0"
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda nb: nb.cells.pop(8), "Exercise 2: A function has no check cell"),
+    (lambda nb: nb.cells.pop(10), "Exercise 2: A function has no check cell"),
     (lambda nb: nb.cells.insert(1, new_code_cell("### BEGIN SOLUTION\n### END SOLUTION")),
      "cell 2: a solution block outside an exercise"),
-    (lambda nb: nb.cells[5].update(source="### Exercise 3: A function"), "exercises are numbered [1, 3]"),
-    (lambda nb: nb.cells[4].metadata.update(course={"wrong": ["y = 0"]}),
-     "cell 5: course.wrong belongs on a code cell with exactly one solution block"),
+    (lambda nb: nb.cells[6].update(source="### Exercise 3: A function"), "exercises are numbered [1, 3]"),
+    (lambda nb: nb.cells.insert(6, wrong("y = 0")),
+     "cell 7: a wrong answer must follow a code cell with exactly one solution block"),
+    (lambda nb: nb.cells.insert(1, wrong("y = 0")),
+     "cell 2: a wrong answer must follow a code cell with exactly one solution block"),
+    (lambda nb: nb.cells[4].update(source="  "), "cell 5: an empty wrong answer"),
+    (lambda nb: nb.cells[3].update(source="### BEGIN SOLUTION\ny = 1"), "cell 4: '### BEGIN SOLUTION' without"),
 ])
 def test_malformed_solution_notebooks_are_refused_with_the_reason(change, message):
     nb = synthetic_solution()
@@ -130,15 +136,12 @@ def test_malformed_solution_notebooks_are_refused_with_the_reason(change, messag
         mx.build_exercise(nb)
 
 
-def test_wrong_cells_of_a_percent_script_go_into_the_solution_cells_metadata():
-    script = ("# %% [markdown]\n# ### Exercise 1: One\n\n# %%\ndef f():\n    ### BEGIN SOLUTION\n    return 1\n"
-              "    ### END SOLUTION\n\n# %% [wrong]\nreturn 2\n\n# %% [wrong]\nx = 0\nreturn x\n\n"
-              "# %%\nchecks.check_equal('f()', f(), 1, hint='one')\n")
-    nb = mx.parse_solution_script(script)
-    assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code"]
-    assert nb.cells[1].metadata["course"]["wrong"] == ["return 2", "x = 0\nreturn x"]
-    with pytest.raises(ValueError, match=r"must follow a solution cell"):
-        mx.parse_solution_script("# %%\nx = 1\n\n# %% [wrong]\nx = 2\n")
+def test_wrong_answers_are_found_after_their_solution_cell_and_left_out_of_the_exercise():
+    nb = synthetic_solution()
+    exercises, problems = find_exercises(nb)
+    assert not problems
+    assert [ex.wrong for ex in exercises] == [[(3, "y = x")], [(7, "return a")]]
+    assert not any(c.cell_type == "raw" for c in mx.build_exercise(nb).cells)
 
 
 def test_main_rewrites_stale_exercises_and_removes_orphans(tmp_path, capsys):
@@ -147,14 +150,14 @@ def test_main_rewrites_stale_exercises_and_removes_orphans(tmp_path, capsys):
     nbformat.write(synthetic_solution(), tmp_path / "solutions" / "99_synthetic.ipynb")
     (tmp_path / "exercises" / "99_synthetic.ipynb").write_text("{}", encoding="utf-8")
     (tmp_path / "exercises" / "98_gone.ipynb").write_text("{}", encoding="utf-8")
-    assert mx.main(check=True, root=tmp_path) == 1
+    assert mx.main(["--check"], root=tmp_path) == 1
     out = capsys.readouterr().out
     assert "stale: exercises/99_synthetic.ipynb" in out and "orphan: exercises/98_gone.ipynb" in out
-    assert mx.main(root=tmp_path) == 0
+    assert mx.main([], root=tmp_path) == 0
     assert sorted(p.name for p in (tmp_path / "exercises").iterdir()) == ["99_synthetic.ipynb"]
     written = (tmp_path / "exercises" / "99_synthetic.ipynb").read_bytes()
     capsys.readouterr()
-    assert mx.main(check=True, root=tmp_path) == 0 and mx.main(root=tmp_path) == 0
+    assert mx.main(["--check"], root=tmp_path) == 0 and mx.main([], root=tmp_path) == 0
     assert "up to date" in capsys.readouterr().out
     assert (tmp_path / "exercises" / "99_synthetic.ipynb").read_bytes() == written  # byte-identical rerun
 
@@ -178,46 +181,30 @@ def test_every_lesson_has_a_solution_notebook():
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_solution_notebook_follows_the_conventions(path):
     nb = read(path)
-    exercises, problems = grade.find_exercises(nb)
+    exercises, problems = find_exercises(nb)
     assert not problems
     assert 3 <= len(exercises) <= 6, f"{len(exercises)} exercises; the course asks for 3 to 6 per lesson"
     lesson = path.name[:2]
     for ex in exercises:
-        wrong = [w for i in ex.solutions for w in nb.cells[i].metadata.get("course", {}).get("wrong", [])]
-        assert wrong, f"{ex.label}: add at least one plausible wrong answer (a `# %% [wrong]` cell)"
+        assert ex.wrong, f"{ex.label}: add at least one plausible wrong answer (a raw cell tagged {WRONG_TAG})"
         called = re.findall(r"\bchecks\.(check_\w+)\s*\(", ex.check_source)
         assert len(called) == 1, f"{ex.label}: the check cell should call one lenet.checks.check_{lesson}_... function"
         fn = getattr(checks, called[0], None)
-        assert fn is not None and called[0].startswith(f"check_{lesson}_"), f"{ex.label}: {called[0]} is not in lenet/checks.py"
+        assert fn is not None and called[0].startswith(f"check_{lesson}_"), f"{ex.label}: {called[0]} is not in lenet.checks"
         assert fn.exercise == ex.key, f"{ex.label} calls {called[0]}, the check of exercise {fn.exercise}"
 
 
-@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
-def test_untouched_exercise_notebook_is_not_attempted_everywhere(path, capsys):
-    exercise = ROOT / "exercises" / path.name
-    assert grade.main([str(exercise), "--timeout", "300"]) == 1
-    table = capsys.readouterr().out.splitlines()
-    titles = [e["title"] for e in read(exercise).metadata["course"]["exercises"]]
-    rows = [line for line in table if line.startswith(str(exercise))]
-    assert len(rows) == len(titles), "\n".join(table)
-    for n, (title, line) in enumerate(zip(titles, rows), 1):
-        label = f"Exercise {n}: {title}"
-        shown = label if len(label) <= grade.MAX_TITLE else label[: grade.MAX_TITLE - 3] + "..."
-        assert f"  {shown}  " in line and " not attempted " in line, line
-    assert table[-1] == f"{len(titles)} exercises in 1 notebook: {len(titles)} not attempted"
-
-
-def wrong_answer_notebook(solution: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, dict[str, str]]:
-    """The untouched exercise notebook with, after each exercise, its wrong answers and its solution.
+def wrong_answer_notebook(solution: nbformat.NotebookNode, stem: str) -> tuple[nbformat.NotebookNode, dict[str, str]]:
+    """The course's untouched exercise notebook with, after each exercise, its wrong answers and its solution.
 
     One kernel grades them all: for exercise N, each wrong answer is substituted for its solution block
     (other cells of the exercise as in the solution) and followed by a copy of the check cell, tagged
     as exercise "Nw1", "Nw2", ...; then the solution and the check again ("Ns"), which also restores
     the state later exercises rely on. Returns the notebook and the status expected for each row.
     """
-    nb = mx.build_exercise(solution)
-    exercises, _ = grade.find_exercises(nb)
-    after_check = {ex.check: ex for ex in exercises}
+    nb = copy.deepcopy(grade.lessons()[stem].notebook)
+    by_key = {ex.key: ex for ex in find_exercises(solution)[0]}
+    after_check = {ex.check: by_key[ex.key] for ex in grade.tagged_exercises(nb)}
     cells, expected = [], {}
     for i, cell in enumerate(nb.cells):
         cells.append(cell)
@@ -226,17 +213,16 @@ def wrong_answer_notebook(solution: nbformat.NotebookNode) -> tuple[nbformat.Not
             continue
         expected[ex.label] = grade.NOT_ATTEMPTED
         answer = [j for j in range(ex.first, ex.check) if solution.cells[j].cell_type == "code"]
-        variants = [(j, w) for j in ex.solutions for w in solution.cells[j].metadata.get("course", {}).get("wrong", [])]
-        for k, (changed, wrong) in enumerate([*variants, (None, None)], 1):
+        for k, (changed, code) in enumerate([*ex.wrong, (None, None)], 1):
             key = f"{ex.key}w{k}" if changed is not None else f"{ex.key}s"
             for j in [*answer, ex.check]:
                 copy_ = copy.deepcopy(solution.cells[j])
                 copy_.outputs, copy_.execution_count, copy_["id"] = [], None, f"x{key}-{j}"
                 if j == changed:
-                    copy_.source = mx.replace_blocks(copy_.source, wrong)
+                    copy_.source = replace_blocks(copy_.source, code)
                 copy_.metadata = {"course": {"exercise": key, "role": "check" if j == ex.check else "solution"}}
                 cells.append(copy_)
-            title = f"{ex.title} (wrong answer {k}: {wrong.splitlines()[0]})" if changed is not None else ex.title
+            title = f"{ex.title} (wrong answer {k}: {code.splitlines()[0]})" if changed is not None else ex.title
             nb.metadata["course"]["exercises"].append({"exercise": key, "title": title, "check": ex.check_source})
             expected[f"Exercise {key}: {title}"] = grade.FAILED if changed is not None else grade.PASSED
     nb.cells = cells
@@ -244,10 +230,12 @@ def wrong_answer_notebook(solution: nbformat.NotebookNode) -> tuple[nbformat.Not
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
-def test_wrong_answers_fail_with_a_hint_and_solutions_pass(path):
-    nb, expected = wrong_answer_notebook(read(path))
-    rows = grade.grade(nb, ROOT / "exercises", path.name, timeout=300)
+def test_untouched_fails_wrong_answers_fail_with_a_hint_and_solutions_pass(path):
+    nb, expected = wrong_answer_notebook(read(path), path.stem)
+    rows = grade.grade_run(nb, grade.tagged_exercises(nb), path.name, grade.Limits(timeout=300))
     assert {r.exercise: r.status for r in rows} == expected, "\n".join(f"{r.exercise}: {r.status}: {r.detail}" for r in rows)
     for r in rows:
         if r.status == grade.FAILED:
             assert re.match(r"Exercise \d+: .+ Hint: \S", r.detail), f"{r.exercise}: the message lacks a hint: {r.detail}"
+        if r.status == grade.NOT_ATTEMPTED:
+            assert "still raises NotImplementedError" in r.detail, r.detail
