@@ -188,7 +188,7 @@ def test_solution_notebook_follows_the_conventions(path):
         called = re.findall(r"\bchecks\.(check_\w+)\s*\(", ex.check_source)
         assert len(called) == 1, f"{ex.label}: the check cell should call one lenet.checks.check_{lesson}_... function"
         fn = getattr(checks, called[0], None)
-        assert fn is not None and called[0].startswith(f"check_{lesson}_"), f"{ex.label}: {called[0]} is not in lenet/checks.py"
+        assert fn is not None and called[0].startswith(f"check_{lesson}_"), f"{ex.label}: {called[0]} is not in lenet.checks"
         assert fn.exercise == ex.key, f"{ex.label} calls {called[0]}, the check of exercise {fn.exercise}"
 
 
