@@ -12,6 +12,9 @@ import lenet
 from lenet import checks
 from lenet.checks import CheckFailed, NotAttempted, check_equal
 
+#: A file of the checks package in a traceback: the learner should never see one.
+LIBRARY_FILE = re.compile(r"lenet[/\\]checks[/\\]\w+\.py")
+
 
 def failure(fn, *args, **kwargs) -> CheckFailed:
     """The CheckFailed that ``fn(*args, **kwargs)`` raises (the test fails if it passes)."""
@@ -73,6 +76,14 @@ def test_a_big_tensor_is_summarized_with_the_first_difference():
     assert "differs from the expected tensor in 2 of 54 entries; the first is at index (2, 0, 1, 1): 0.5 instead of 0.0" in str(e)
 
 
+def test_decimals_show_close_floats_apart_and_summarize_small_tensors():
+    e = failure(check_equal, "act", torch.tensor([0.5, 0.12341, 0.3]), torch.tensor([0.5, 0.12349, 0.3]),
+                hint="h", rtol=1e-4, decimals=4)
+    assert "`act` differs from the expected tensor in 1 of 3 entries; the first is at index (1,): 0.1234 instead of 0.1235." in str(e)
+    e = failure(check_equal, "threshold", 0.012345671, 0.012345684, hint="h", rtol=1e-6, atol=0.0, decimals=8)
+    assert "`threshold` is 0.01234567, expected 0.01234568." in str(e)
+
+
 @pytest.mark.parametrize("placeholder", [None, ...])
 def test_a_placeholder_answer_is_not_attempted(placeholder):
     e = failure(check_equal, "acc", placeholder, 0.5, hint="h")
@@ -127,7 +138,7 @@ def test_jupyter_shows_the_learners_cell_and_the_hint_only(shell, capsys):
     assert isinstance(result.error_in_exec, CheckFailed)
     assert "----> 3 checks.check_equal('answer', answer, 42, hint='6 * 7')" in out
     assert out.rstrip().endswith("CheckFailed: `answer` is 41, expected 42.\nHint: 6 * 7")
-    assert "checks.py" not in out and "skipping hidden" not in out
+    assert not LIBRARY_FILE.search(out) and "skipping hidden" not in out
 
 
 def test_ipython_alone_would_still_show_the_raising_frame(shell, capsys):
@@ -142,7 +153,7 @@ def test_an_error_in_the_learners_function_points_at_their_code(shell, capsys):
                    "    return size[0]\nchecks.check_01_conv_out(conv_out, 576)")
     out = capsys.readouterr().out
     assert "----> 3     return size[0]" in out and "TypeError: 'int' object is not subscriptable" in out
-    assert "checks.py" not in out
+    assert not LIBRARY_FILE.search(out)
 
 
 # -------------------------------------------------------------------------- the checks of lesson 01
@@ -157,6 +168,12 @@ def test_every_lesson_check_is_named_numbered_and_documented():
         assert re.fullmatch(r"check_\d\d_[a-z0-9_]+", f.__name__), f.__name__
         assert isinstance(f.exercise, int) and 1 <= f.exercise <= 6, f.__name__
         assert "Introduced in solutions/" in inspect.getdoc(f), f.__name__
+
+
+def test_each_check_lives_in_the_module_of_its_lesson():
+    for f in lesson_checks():
+        assert f.__module__ == f"lenet.checks.lesson{f.__name__[6:8]}", f.__name__
+        assert f"solutions/{f.__name__[6:8]}_" in inspect.getmodule(f).__doc__, f.__module__
 
 
 def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:

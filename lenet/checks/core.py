@@ -1,0 +1,309 @@
+"""The building blocks of every check: failures that read as hints, and comparisons that name the difference.
+
+- :func:`exercise` makes a function the check of one exercise: it prefixes hints with ``Exercise N:``
+  and prints ``Exercise N passed: <what>`` on success.
+- :func:`check_equal` compares one answer with the expected value (:func:`difference` says how they
+  differ without raising): tensors (shape, dtype, then values, with a tolerance for floats), ints (an
+  int is required, 26.0 is not 26), floats (tolerance), bools, strings, tuples/lists/``torch.Size``
+  (element by element), dicts (keys, then values) and sets.
+- :func:`call` calls a function the learner wrote and :func:`describe_call` names such a call in a hint.
+- :func:`fail` raises :class:`CheckFailed` for a comparison ``check_equal`` cannot express;
+  :func:`require_answer` raises :class:`NotAttempted` while an answer is still ``None`` or ``...``.
+- :func:`show`, :func:`type_name` and :func:`as_number` write values the way hints show them.
+
+Introduced in solutions/01_load_lenet.ipynb.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+import types
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn, ParamSpec
+
+import torch
+from torch import nn
+
+P = ParamSpec("P")
+
+#: Longest rendering of a value inside a hint (longer ones are cut with "...").
+MAX_SHOWN = 160
+
+#: Tensors with at most this many entries are shown whole in a hint; larger ones by their first difference.
+MAX_SHOWN_ENTRIES = 16
+
+
+class CheckFailed(AssertionError):
+    """The learner's answer is wrong; ``str(error)`` is the hint (expected, got, where to look).
+
+    In IPython/Jupyter the traceback is cut down to the learner's own cells: frames of functions
+    that set ``__tracebackhide__ = True`` (every check) are left out, including the innermost
+    one, which IPython's own ``__tracebackhide__`` support would still show.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows for this error: the learner's frames and the hint, nothing from lenet."""
+        try:
+            from IPython import get_ipython
+
+            shell = get_ipython()
+            tb = _visible_traceback(self.__traceback__)
+            if shell is None or tb is None:
+                raise LookupError("no IPython shell or no visible frame")
+            return list(shell.InteractiveTB.structured_traceback(type(self), self, tb, tb_offset=0))
+        except Exception:
+            return [f"{type(self).__name__}: {self}"]
+
+
+class NotAttempted(CheckFailed):
+    """The answer is still the placeholder: ``None``, ``...`` or a skeleton raising NotImplementedError."""
+
+
+def _visible_traceback(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """A copy of the traceback chain without frames whose locals set ``__tracebackhide__``."""
+    kept: list[types.TracebackType] = []
+    while tb is not None:
+        if not tb.tb_frame.f_locals.get("__tracebackhide__"):
+            kept.append(tb)
+        tb = tb.tb_next
+    chain: types.TracebackType | None = None
+    for entry in reversed(kept):
+        chain = types.TracebackType(chain, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return chain
+
+
+def fail(problem: str, hint: str) -> NoReturn:
+    """Raise :class:`CheckFailed` with ``problem`` (what was expected and got) and ``hint`` (where to look)."""
+    __tracebackhide__ = True
+    raise CheckFailed(f"{problem}\nHint: {hint}")
+
+
+def require_answer(name: str, value: object, hint: str, what: str = "your answer") -> None:
+    """Raise :class:`NotAttempted` while ``value`` is still the placeholder ``None`` or ``...``.
+
+    Args:
+        name: how the answer is called in the message.
+        value: the learner's answer.
+        hint: appended as ``Hint: ...``.
+        what: what should replace the placeholder, e.g. ``"your list of names"``.
+    """
+    __tracebackhide__ = True
+    if value is None or value is ...:
+        raise NotAttempted(f"`{name}` is still {value!r}: replace it with {what}.\nHint: {hint}")
+
+
+def exercise(number: int, what: str) -> Callable[[Callable[P, None]], Callable[P, None]]:
+    """Make a function the check of exercise ``number``: prefix its hints, print a line on success.
+
+    The decorated function raises :class:`CheckFailed` (usually through :func:`check_equal`) when the
+    answer is wrong; on success the wrapper prints ``Exercise {number} passed: {what}``, the line
+    nbval compares. The number is kept as ``fn.exercise`` (and ``what`` as ``fn.what``) for the tests.
+    """
+
+    def decorate(fn: Callable[P, None]) -> Callable[P, None]:
+        @functools.wraps(fn)
+        def check(*args: P.args, **kwargs: P.kwargs) -> None:
+            __tracebackhide__ = True
+            try:
+                fn(*args, **kwargs)
+            except CheckFailed as e:
+                # a fresh exception: its traceback starts here, so nothing inside the check shows
+                raise type(e)(f"Exercise {number}: {e}") from None
+            print(f"Exercise {number} passed: {what}")
+
+        check.exercise = number  # type: ignore[attr-defined]
+        check.what = what  # type: ignore[attr-defined]
+        return check
+
+    return decorate
+
+
+def show(value: object) -> str:
+    """A short, readable rendering of ``value`` for a hint."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() <= MAX_SHOWN_ENTRIES:
+            text = f"tensor({value.tolist()})" if value.dim() else f"tensor({value.item()!r})"
+        else:
+            text = f"a tensor of shape {tuple(value.shape)}"
+        if value.dtype not in (torch.float32, torch.int64):
+            text += f" ({value.dtype})"
+        return text
+    if isinstance(value, float):
+        text = f"{value:.6g}"
+        return text + ".0" if text.lstrip("-").isdigit() else text
+    if isinstance(value, torch.Size):
+        value = tuple(value)
+    if isinstance(value, nn.Module):
+        return f"a {type(value).__name__}"
+    if callable(value) and hasattr(value, "__name__"):
+        return f"the function {value.__name__}"
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
+
+
+def type_name(value: object) -> str:
+    """The name of ``value``'s type, as hints write it: ``(a float)``."""
+    return type(value).__name__
+
+
+def as_number(value: object) -> object:
+    """0-dim tensors and NumPy scalars as plain Python numbers; anything else unchanged."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0:
+        return value.item()
+    if isinstance(value, numbers.Number) and type(value).__module__ == "numpy":
+        return value.item()  # type: ignore[attr-defined]
+    return value
+
+
+def check_equal(name: str, mine: object, expected: object, hint: str, *, rtol: float = 1e-5,
+                atol: float = 1e-6, check_dtype: bool = True, decimals: int | None = None) -> None:
+    """Raise :class:`CheckFailed` unless ``mine`` equals ``expected``; the message names ``name``.
+
+    Args:
+        name: how the answer is called in the message, e.g. ``"shapes"`` or ``"conv_out(28, 3)"``.
+        mine: the learner's answer. ``None`` or ``...`` raises :class:`NotAttempted`.
+        expected: the right answer; its type decides the comparison (see the module docstring).
+        hint: where to look (the API, the formula); appended to every failure as ``Hint: ...``.
+        rtol, atol: tolerance for floats and floating tensors.
+        check_dtype: tensors must have the expected dtype (a bool mask is not torch's float mask).
+        decimals: write floats with this many decimals, and a differing tensor of any size by its first
+            difference (for values that differ in the last digits, such as a layer's outputs).
+    """
+    __tracebackhide__ = True
+    require_answer(name, mine, hint)
+    problem = difference(name, mine, expected, rtol=rtol, atol=atol, check_dtype=check_dtype, decimals=decimals)
+    if problem is not None:
+        fail(problem, hint)
+
+
+def difference(name: str, mine: object, expected: object, *, rtol: float = 1e-5, atol: float = 1e-6,
+               check_dtype: bool = True, decimals: int | None = None) -> str | None:
+    """Why ``mine`` differs from ``expected``, in one sentence, or None when they match (see :func:`check_equal`)."""
+    return _Rules(rtol, atol, check_dtype, decimals).difference(name, mine, expected)
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """How :func:`difference` compares (tolerances, dtype) and writes numbers."""
+
+    rtol: float
+    atol: float
+    check_dtype: bool
+    decimals: int | None
+
+    def show(self, value: object, exact: bool = False) -> str:
+        """A float with ``decimals`` decimals when set; otherwise :func:`show` (or ``repr`` if ``exact``)."""
+        if self.decimals is not None and isinstance(value, float):
+            return f"{value:.{self.decimals}f}"
+        return repr(value) if exact else show(value)
+
+    def difference(self, name: str, mine: object, expected: object) -> str | None:
+        """Why ``mine`` differs from ``expected``; the type of ``expected`` decides the comparison."""
+        if isinstance(expected, torch.Tensor):
+            return self.tensor_difference(name, mine, expected)
+        mine = as_number(mine)
+        got = f"`{name}` is {self.show(mine)}"
+        if isinstance(expected, bool):
+            if not isinstance(mine, bool):
+                return f"{got} (a {type_name(mine)}), expected the bool {expected}."
+            return None if mine == expected else f"{got}, expected {expected}."
+        if isinstance(expected, int):
+            if isinstance(mine, bool) or not isinstance(mine, int):
+                return f"{got} (a {type_name(mine)}), expected the int {expected}."
+            return None if mine == expected else f"{got}, expected {expected}."
+        if isinstance(expected, float):
+            if isinstance(mine, bool) or not isinstance(mine, (int, float)):
+                return f"{got} (a {type_name(mine)}), expected a number close to {self.show(expected)}."
+            if math.isclose(mine, expected, rel_tol=self.rtol, abs_tol=self.atol):
+                return None
+            return f"{got}, expected {self.show(expected)}."
+        if isinstance(expected, (set, frozenset)):
+            if not isinstance(mine, (set, frozenset, list, tuple)):
+                return f"{got} (a {type_name(mine)}), expected a set like {show(expected)}."
+            missing, extra = set(expected) - set(mine), set(mine) - set(expected)
+            if not missing and not extra:
+                return None
+            parts = ([f"missing {show(sorted(missing, key=repr))}"] if missing else []) + (
+                [f"unexpected {show(sorted(extra, key=repr))}"] if extra else [])
+            return f"`{name}` has {' and '.join(parts)}; expected {show(expected)}."
+        if isinstance(expected, Mapping):
+            if not isinstance(mine, Mapping):
+                return f"{got} (a {type_name(mine)}), expected a dict with keys {show(list(expected))}."
+            missing = [k for k in expected if k not in mine]
+            extra = [k for k in mine if k not in expected]
+            if missing or extra:
+                parts = ([f"is missing the keys {show(missing)}"] if missing else []) + (
+                    [f"has unexpected keys {show(extra)}"] if extra else [])
+                return f"`{name}` {' and '.join(parts)}; expected the keys {show(list(expected))}."
+            for key in expected:
+                problem = self.difference(f"{name}[{key!r}]", mine[key], expected[key])
+                if problem is not None:
+                    return problem
+            return None
+        if isinstance(expected, Sequence) and not isinstance(expected, str):
+            if isinstance(mine, (torch.Tensor, str)) or not isinstance(mine, Sequence):
+                return f"{got} (a {type_name(mine)}), expected a tuple like {show(expected)}."
+            if len(mine) != len(expected):
+                return f"{got}, {len(mine)} items; expected {len(expected)} items: {show(expected)}."
+            for i, (a, b) in enumerate(zip(mine, expected)):
+                if self.difference(f"{name}[{i}]", a, b) is not None:
+                    return f"{got}, expected {show(expected)} (item {i} differs)."
+            return None
+        return None if mine == expected else f"{got}, expected {show(expected)}."
+
+    def tensor_difference(self, name: str, mine: object, expected: torch.Tensor) -> str | None:
+        """Shape, then dtype, then values; a larger tensor (or any with ``decimals``) by its first difference."""
+        if not isinstance(mine, torch.Tensor):
+            return f"`{name}` is {show(mine)} (a {type_name(mine)}), expected a tensor: {show(expected)}."
+        if mine.shape != expected.shape:
+            return f"`{name}` has shape {tuple(mine.shape)}, expected shape {tuple(expected.shape)}."
+        if self.check_dtype and mine.dtype != expected.dtype:
+            return f"`{name}` has dtype {mine.dtype}, expected {expected.dtype}."
+        mine = mine.detach().to("cpu", expected.dtype)
+        expected = expected.detach().cpu()
+        if expected.is_floating_point() or expected.is_complex():
+            differs = ~torch.isclose(mine, expected, rtol=self.rtol, atol=self.atol, equal_nan=True)
+        else:
+            differs = mine != expected
+        if not bool(differs.any()):
+            return None
+        if expected.numel() <= MAX_SHOWN_ENTRIES and self.decimals is None:
+            return f"`{name}` is {show(mine)}, expected {show(expected)}."
+        first = tuple(differs.nonzero()[0].tolist())
+        return (f"`{name}` differs from the expected tensor in {int(differs.sum())} of {expected.numel()} entries; "
+                f"the first is at index {first}: {self.show(mine[first].item(), exact=True)} instead of "
+                f"{self.show(expected[first].item(), exact=True)}.")
+
+
+def _call_text(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """``"name(arg, ..., key=value)"`` with the arguments as :func:`show` writes them."""
+    shown = [show(a) for a in args] + [f"{k}={show(v)}" for k, v in kwargs.items()]
+    return f"{getattr(fn, '__name__', 'your function')}({', '.join(shown)})"
+
+
+def call(fn: object, *args: Any, **kwargs: Any) -> Any:
+    """Call the learner's function ``fn``; an untouched skeleton raises :class:`NotAttempted`.
+
+    ``fn`` that is not callable fails with a hint. Other exceptions from the learner's code pass
+    through unchanged, so the learner sees the line of their own code that raised.
+    """
+    __tracebackhide__ = True
+    if fn is None or fn is ...:
+        raise NotAttempted(f"the function is still {fn!r}: define it with `def ...`.")
+    if not callable(fn):
+        fail(f"expected a function, got {show(fn)} (a {type_name(fn)}).",
+             "pass the function itself (its name, without parentheses), not the result of calling it.")
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError as e:
+        if str(e):
+            raise
+        raise NotAttempted(f"{_call_text(fn, args, kwargs)} still raises NotImplementedError: "
+                           "replace `# YOUR CODE HERE` and the `raise` line with your code.") from None
+
+
+def describe_call(fn: object, *args: Any, **kwargs: Any) -> str:
+    """``"name(arg, ..., key=value)"``: how a call of the learner's function is named in a hint."""
+    return _call_text(fn, args, kwargs) if callable(fn) else "your function"
