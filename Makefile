@@ -4,8 +4,6 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# Two pytest workers on a 2-core machine: one math thread each, so they don't oversubscribe.
-THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
 .PHONY: lab test venv exercises execute clean
 
@@ -19,16 +17,17 @@ $(STAMP): requirements.txt pyproject.toml
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
+# Math threads are set in one place, course/execute.py (tests/conftest.py applies it).
 test: $(STAMP)
-	$(THREADS) $(PY) -m pytest
+	$(PY) -m pytest
 
 # Write exercises/ from solutions/ (the single source); tests fail while exercises/ is stale.
 exercises: $(STAMP)
-	$(PY) tools/make_exercises.py
+	$(PY) -m course.exercises
 
-# Re-run every lesson and solution notebook in place, refreshing its stored outputs.
+# Re-run every lesson and solution notebook in place (one math thread), refreshing its stored outputs.
 execute: $(STAMP)
-	$(THREADS) $(PY) tools/nb.py execute notebooks/*.ipynb solutions/*.ipynb
+	$(PY) -m course.execute notebooks/*.ipynb solutions/*.ipynb
 
 clean:
 	rm -rf $(VENV)

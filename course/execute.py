@@ -118,7 +118,8 @@ def run(nb: NotebookNode, folder: Path, *, timeout: float = 600, threads: int = 
 def refresh(path: Path) -> str:
     """Re-run the notebook at ``path`` with one math thread and store its new outputs in place.
 
-    Cell ids are kept (a new cell gets ``cNN``), so that a re-run changes only what the code prints. Raises
+    Cell ids are kept (the grader finds a learner's answer cells by them), so that a re-run changes only
+    what the code prints. Raises
     RuntimeError (and writes nothing) when a cell not tagged ``raises-exception`` raised.
     """
     nb = read(path)
@@ -136,11 +137,6 @@ def refresh(path: Path) -> str:
     nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
     nb.metadata["language_info"] = {"name": "python"}
     nb.nbformat_minor = max(nb.get("nbformat_minor", 5), 5)
-    taken = {cell.get("id") for cell in nb.cells}
-    for i, cell in enumerate(nb.cells):  # keep ids: the grader finds a learner's answer cells by them
-        if not cell.get("id"):
-            cell["id"] = next(f"c{i:02d}{s}" for s in ("", *"abcdefghijklmnopqrstuvwxyz") if f"c{i:02d}{s}" not in taken)
-            taken.add(cell["id"])
     write(nb, path)
     return f"{path}: {len(nb.cells)} cells, executed in {time.monotonic() - start:.1f}s"
 
