@@ -1,18 +1,9 @@
-"""Shared fixtures. Every Jupyter kernel the suite starts (nbval's too) inherits this process's
-environment: two math threads, so that strict nbval also proves that a learner with several cores
-sees exactly the outputs stored from one thread (``make execute``)."""
-import os
-
-from course.execute import thread_env
-
-os.environ.update(thread_env(2))
-
-import matplotlib  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import matplotlib
+import pytest
+import torch
 
 matplotlib.use("Agg")
-torch.set_num_threads(1)  # the tests in this process: one thread each, beside the other worker
+torch.set_num_threads(1)  # the tests in this process: one thread, beside the other pytest worker
 
 import lenet  # noqa: E402
 

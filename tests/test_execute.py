@@ -14,7 +14,7 @@ THREADS = "import torch, os; print(torch.get_num_threads(), os.environ['OMP_NUM_
 
 
 def test_nbval_kernels_really_get_two_threads():
-    """nbval starts kernels with this process's environment, which conftest.py gave two threads."""
+    """nbval starts kernels with this process's environment, which the root conftest.py gave two threads."""
     nb = new_notebook(cells=[new_code_cell(THREADS)])
     result = execute.run(nb, folder=execute.Path.cwd(), env=dict(os.environ))
     assert not result.errors and result.stop_status is None
