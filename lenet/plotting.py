@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 
@@ -72,12 +73,7 @@ def sparsity_bars(sparsities: Mapping[str, Mapping[str, float]], title: str = "s
         xs = [j + i * width - 0.4 + width / 2 for j in range(len(layers))]
         ax.bar(xs, [100 * values[layer] for layer in layers], width, label=series)
     ax.set_xticks(range(len(layers)), layers)
-    ax.set_ylabel("pruned (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _percent_axes(fig, ax, "pruned (%)", title)
 
 
 def accuracy_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
@@ -91,7 +87,12 @@ def accuracy_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]
     if dense is not None:
         ax.axhline(100 * dense, color="gray", ls="--", lw=1, label="dense")
     ax.set_xlabel("weights pruned (%)")
-    ax.set_ylabel("test accuracy (%)")
+    return _percent_axes(fig, ax, "test accuracy (%)", title)
+
+
+def _percent_axes(fig: Figure, ax: Axes, ylabel: str, title: str) -> Figure:
+    """Finish a chart whose y axis is a percentage: label, 0-100 range, title, legend."""
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 100)
     ax.set_title(title)
     ax.legend(fontsize=8)
