@@ -83,6 +83,14 @@ def run(nb: NotebookNode, folder: Path, *, timeout: float = 600, threads: int = 
                             resources={"metadata": {"path": str(folder)}})
     result = Run()
     index = None
+    exited: list[int] = []  # cells that called exit() or quit(): the kernel stops after them
+
+    def on_cell_executed(cell: NotebookNode, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        payload = (execute_reply or {}).get("content", {}).get("payload", [])
+        if any(p.get("source") == "ask_exit" for p in payload):
+            exited.append(cell_index)
+
+    client.on_cell_executed = on_cell_executed
     try:
         with client.setup_kernel(env=env if env is not None else kernel_env(threads),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **(kernel_kwargs or {})):
@@ -107,8 +115,12 @@ def run(nb: NotebookNode, folder: Path, *, timeout: float = 600, threads: int = 
         result.stop_detail = f"timed out after {timeout:g}s{where}"
     except DeadKernelError:
         result.stop_status, result.stop_cell = KERNEL_DIED, index
-        where = f" in {first_line(nb, index)}" if index is not None else ""
-        result.stop_detail = f"the Python kernel died{where} (out of memory? a crash? os._exit?)"
+        if exited:
+            result.stop_cell = exited[0]
+            result.stop_detail = f"{first_line(nb, exited[0])} called exit(), which stops the Python kernel"
+        else:
+            where = f" in {first_line(nb, index)}" if index is not None else ""
+            result.stop_detail = f"the Python kernel died{where} (out of memory? a crash? os._exit?)"
     except Exception as e:  # the kernel could not start, or nbclient failed: a result, never a crash
         result.stop_status, result.stop_cell = ERROR, index
         result.stop_detail = f"could not run the notebook: {type(e).__name__}: {one_line(e, 300)}"
