@@ -12,8 +12,9 @@ How one submission is graded (each alone, and never trusting what it says about 
    course's. An exercise whose answer cell is gone is ``missing``.
 3. It runs in a fresh kernel in an empty private folder, with limits on memory, CPU time, processes
    and file size; every process it started is ended afterwards. The submitted file is only read.
-4. Each check runs out of the learner's reach (:mod:`course.verify`): IPython's hooks reset, the
-   checks imported afresh, and a pass counted only when the check itself returned.
+4. Each check runs out of the learner's reach (:mod:`course.verify`, compiled afresh from its file):
+   IPython's hooks reset, the checks imported afresh, and a pass counted only when the check itself
+   returned.
 """
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ MAX_TITLE = 48
 #: Points per exercise in the summary and the CSV/JSON files.
 POINTS = 1
 _STEM = re.compile(r"(\d\d_[a-z0-9_]+?)(?:[ _-]*\(\d+\))?\.ipynb$")
-_VERIFY = "__import__('course.verify', fromlist=['run']).run({source!r})"
+#: What runs a check in the kernel: course/verify.py, compiled afresh from the course's file every time.
+_VERIFY_SOURCE = Path(__file__).with_name("verify.py").read_text(encoding="utf-8")
 
 
 @dataclass
@@ -204,15 +206,18 @@ def _learner_cell(cell: NotebookNode) -> NotebookNode:
 
 def _verify(client: NotebookClient, nb: NotebookNode, index: int, source: str) -> tuple[str, str] | None:
     """Run one check in the kernel through :mod:`course.verify`; None when it passed, else (ename, evalue)."""
-    msg_id = client.kc.execute("", silent=True, store_history=False,
-                               user_expressions={"verdict": _VERIFY.format(source=source)})
+    nonce = uuid.uuid4().hex  # the check's code answers with it only when it ran to its end
+    code = f"{_VERIFY_SOURCE}\nverdict = run({source!r}) and {nonce!r}\n"
+    expression = (f"(lambda g: (exec(compile({code!r}, '<course grader>', 'exec'), g), g['verdict'])[-1])"
+                  "({'__name__': '__course_verify__'})")
+    msg_id = client.kc.execute("", silent=True, store_history=False, user_expressions={"verdict": expression})
     reply = client.wait_for_reply(msg_id, nb.cells[index])
     content = (reply or {}).get("content", {})
     verdict = content.get("user_expressions", {}).get("verdict")
     if content.get("status") != "ok" or not isinstance(verdict, dict):
         return "GraderError", ("the check could not run: the kernel refused a cell (did a cell change how IPython "
                                "runs code?)")
-    if verdict.get("status") == "ok" and verdict.get("data", {}).get("text/plain") == "'passed'":
+    if verdict.get("status") == "ok" and verdict.get("data", {}).get("text/plain") == repr(nonce):
         return None
     return str(verdict.get("ename", "Error")), str(verdict.get("evalue", ""))
 

@@ -1,16 +1,17 @@
 """Inside the kernel the grader started: run one check in a clean checking environment.
 
-The grader imports this module in a hidden first step, before any cell of the submission runs,
-and later evaluates ``run(check_source)`` for each exercise as an IPython *user expression*
-(evaluated with ``eval``, so the learner's input and AST transformers never see it). :func:`run`
-first undoes what a learner's cell could have done to the checking machinery:
+The grader never imports this module in the kernel (a learner's cell could patch it there): for each
+check it compiles this file's source afresh and runs ``run(check_source)`` inside an IPython *user
+expression* (evaluated with ``eval``, so the learner's input and AST transformers never see it), once
+in a hidden first step before any cell of the submission, then once per exercise. :func:`run` first
+undoes what a learner's cell could have done to the checking machinery:
 
 - IPython's custom exception handler and the input / AST transformers are reset;
 - ``lenet.checks`` and its modules are imported afresh from the course package, and the names
   ``checks`` and ``lenet.checks`` are rebound to that fresh module;
 
-then executes the check cell's source in the learner's namespace. It returns ``"passed"`` only when
-the check ran to its end; a wrong answer raises the check's own ``CheckFailed`` with the hint.
+then executes the check cell's source in the learner's namespace. It returns ``True`` only when the
+check ran to its end; a wrong answer raises the check's own ``CheckFailed`` with the hint.
 Anything a learner could still do in the same process is described in docs/teaching.md.
 """
 from __future__ import annotations
@@ -52,8 +53,8 @@ def fresh_checks():
     return checks
 
 
-def run(source: str, namespace: dict | None = None) -> str:
-    """Execute the check cell ``source`` in ``namespace`` (the learner's) after resetting; ``"passed"`` or raise."""
+def run(source: str, namespace: dict | None = None) -> bool:
+    """Execute the check cell ``source`` in ``namespace`` (the learner's) after resetting; True or raise."""
     _reset_ipython()
     if namespace is None:
         from IPython import get_ipython
@@ -64,4 +65,4 @@ def run(source: str, namespace: dict | None = None) -> str:
     if "lenet" in namespace:
         namespace["lenet"] = _import("lenet")
     _exec(_compile(source, "<check cell>", "exec"), namespace)
-    return "passed"
+    return True

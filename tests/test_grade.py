@@ -138,6 +138,9 @@ CHEATS = {
                        "    def visit_Module(self, node):\n        return ast.Module(body=[], type_ignores=[])\n"
                        "get_ipython().ast_transformers.append(Blank())",
     "printed_pass": "print('Exercise 1 passed: multiply')",
+    "patched_grader": "import sys, types\nfake = types.ModuleType('course.verify')\n"
+                      "fake.run = fake.fresh_checks = lambda *a, **k: True\nsys.modules['course.verify'] = fake\n"
+                      "import course\ncourse.verify = fake",
 }
 
 
