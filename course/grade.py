@@ -223,7 +223,7 @@ def _verify(client: NotebookClient, nb: NotebookNode, index: int, source: str) -
 
 
 def grade_run(nb: NotebookNode, exercises: list[Exercise], name: str, limits: Limits | None = None,
-              notes: dict[object, str] | None = None) -> list[Row]:
+              notes: dict[object, str] | None = None, room: str = "") -> list[Row]:
     """Execute ``nb`` (kernel in an empty private folder) and return one row per exercise, in notebook order.
 
     Check cells are run by :func:`_verify`, never as the learner's cells; an exercise without solution
@@ -246,11 +246,11 @@ def grade_run(nb: NotebookNode, exercises: list[Exercise], name: str, limits: Li
         return False
 
     with tempfile.TemporaryDirectory(prefix="course-grade-") as folder:
-        env = execute.kernel_env(1, {"COURSE_GRADE_TOKEN": token, "PYTHONPATH": str(ROOT),
-                                     "MPLBACKEND": "Agg", "HOME": folder})
+        env = execute.kernel_env(1, {"COURSE_GRADE_TOKEN": token, "COURSE_GRADE_ROOM": room,
+                                     "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "HOME": folder})
         run = execute.run(nb, Path(folder), timeout=limits.timeout, env=env, before_cell=before_cell,
                           kernel_kwargs={"preexec_fn": limits.apply})
-    _end_processes(token)
+    end_processes("COURSE_GRADE_TOKEN", token)
     verdicts.pop(-1, None)
     run.ran.update(i for i in verdicts)
     for index, verdict in verdicts.items():
@@ -301,9 +301,9 @@ def _exercise_row(nb: NotebookNode, name: str, ex: Exercise, run: execute.Run, n
     return row(ERROR, f"{ename}: {one_line(evalue)} (in the check of exercise {ex.key})")
 
 
-def _end_processes(token: str) -> None:
-    """Kill every process that still carries the grading ``token`` in its environment (the kernel's children)."""
-    needle = f"COURSE_GRADE_TOKEN={token}".encode()
+def end_processes(variable: str, token: str) -> None:
+    """Kill every process whose environment has ``variable=token``: a kernel and all it started."""
+    needle = f"{variable}={token}".encode()
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             if needle in (proc / "environ").read_bytes().split(b"\0"):
@@ -312,7 +312,8 @@ def _end_processes(token: str) -> None:
             continue
 
 
-def grade_submission(name: str, data: bytes, limits: Limits | None = None, root: Path = ROOT) -> list[Row]:
+def grade_submission(name: str, data: bytes, limits: Limits | None = None, root: Path = ROOT,
+                     room: str = "") -> list[Row]:
     """The rows of one submitted file (its bytes, read before any submission ran), never raising."""
     try:
         try:
@@ -328,7 +329,7 @@ def grade_submission(name: str, data: bytes, limits: Limits | None = None, root:
             return [Row(name, "", UNKNOWN, "not one of the course's exercise notebooks (name it like "
                         f"exercises/NN_topic.ipynb; known: {', '.join(known)})")]
         to_run, exercises, notes = assemble(lesson, nb)
-        return grade_run(to_run, exercises, name, limits, notes)
+        return grade_run(to_run, exercises, name, limits, notes, room)
     except Exception as e:  # never crash on one notebook: report and go on with the next
         return [Row(name, "", ERROR, f"the grader failed on this notebook: {type(e).__name__}: {one_line(e, 300)}")]
 
@@ -432,12 +433,13 @@ def main(argv: Sequence[str] | None = None, progress: Callable[[str], None] | No
         except OSError as e:
             rows.append(Row(str(path), "", ERROR, f"cannot read it: {e.strerror}"))
     graded: dict[str, list[Row]] = {}
-    interrupted = False
+    interrupted, room = False, uuid.uuid4().hex
     start = time.monotonic()
     pool = concurrent.futures.ProcessPoolExecutor(max_workers=min(int(args.jobs), max(1, len(submissions))),
-                                                  mp_context=multiprocessing.get_context("spawn"))
+                                                  mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
     try:
-        futures = {pool.submit(grade_submission, name, data, limits, args.course.resolve()): name
+        futures = {pool.submit(grade_submission, name, data, limits, args.course.resolve(), room): name
                    for name, data in submissions.items()}
         for n, future in enumerate(concurrent.futures.as_completed(futures), 1):
             name = futures[future]
@@ -448,6 +450,7 @@ def main(argv: Sequence[str] | None = None, progress: Callable[[str], None] | No
     except KeyboardInterrupt:
         interrupted = True
         pool.shutdown(wait=False, cancel_futures=True)
+        end_processes("COURSE_GRADE_ROOM", room)  # the kernels still running, and all they started
         say(f"interrupted: {len(graded)} of {len(submissions)} notebooks graded; the others are left out")
     finally:
         pool.shutdown(wait=not interrupted, cancel_futures=True)

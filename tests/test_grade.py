@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -283,6 +284,32 @@ def test_a_hanging_notebook_times_out_with_a_row(room):
                                                       *[(label, "not run") for label in LABELS[1:]]]
     assert rows[1].detail == f"timed out after {HANG_TIMEOUT}s in cell {solution(2) + 1} (`import time`)"
     assert time.monotonic() - start < HANG_TIMEOUT + 30  # the kernel is killed, not waited for
+
+
+def test_ctrl_c_prints_what_was_graded_and_ends_every_kernel(room, tmp_path):
+    nbformat.write(solved(), tmp_path / f"a-{STEM}.ipynb")
+    nbformat.write(hanging(), tmp_path / f"b-{STEM}.ipynb")
+    proc = subprocess.Popen([sys.executable, "-m", "lenet.grade", str(tmp_path), "--jobs", "2", "--timeout", "300",
+                             "--course", str(room["course"])], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    first = proc.stderr.readline()  # the progress line of the solved notebook
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+    out, err = proc.communicate(timeout=60)
+    assert first.startswith(f"[1/2] {tmp_path / f'a-{STEM}.ipynb'}: 5/5 passed"), first + err
+    assert proc.returncode == 130 and "interrupted: 1 of 2 notebooks graded" in err and "Traceback" not in err, err
+    assert out.splitlines()[-1] == "5 exercises in 1 notebook: 5 passed"
+    time.sleep(1)
+    assert not [p.name for p in Path("/proc").glob("[0-9]*") if _graded_in_a_room(p)]
+
+
+def _graded_in_a_room(proc: Path) -> bool:
+    """Whether ``proc`` is alive and was started by `python -m lenet.grade` (its room token is set)."""
+    try:
+        env = (proc / "environ").read_bytes().split(b"\0")
+        alive = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+    return alive and any(e.startswith(b"COURSE_GRADE_ROOM=") and len(e) > len(b"COURSE_GRADE_ROOM=") for e in env)
 
 
 @pytest.mark.parametrize("args, message", [
