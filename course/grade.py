@@ -11,7 +11,8 @@ How one submission is graded (each alone, and never trusting what it says about 
    by cell id) and the cells the learner added. Every other cell, check cells included, is the
    course's. An exercise whose answer cell is gone is ``missing``.
 3. It runs in a fresh kernel in an empty private folder, with limits on memory, CPU time, processes
-   and file size; every process it started is ended afterwards. The submitted file is only read.
+   and file size, without network where ``unshare -n`` is permitted (root on Linux); every process it
+   started is ended afterwards. The submitted file is only read.
 4. Each check runs out of the learner's reach (:mod:`course.verify`, compiled afresh from its file):
    IPython's hooks reset, the checks imported afresh, and a pass counted only when the check itself
    returned.
@@ -249,7 +250,7 @@ def grade_run(nb: NotebookNode, exercises: list[Exercise], name: str, limits: Li
         env = execute.kernel_env(1, {"COURSE_GRADE_TOKEN": token, "COURSE_GRADE_ROOM": room,
                                      "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "HOME": folder})
         run = execute.run(nb, Path(folder), timeout=limits.timeout, env=env, before_cell=before_cell,
-                          kernel_kwargs={"preexec_fn": limits.apply})
+                          kernel_kwargs={"preexec_fn": limits.apply}, offline=True)
     end_processes("COURSE_GRADE_TOKEN", token)
     verdicts.pop(-1, None)
     run.ran.update(i for i in verdicts)

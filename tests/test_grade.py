@@ -21,7 +21,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course import grade
+from course import execute, grade
 from course.exercises import build_exercise
 from course.notebook import read
 
@@ -164,6 +164,8 @@ def room(tmp_path_factory) -> dict[str, object]:
         "detached": wrong_with(f"import subprocess\np = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
                                f"open({str(pidfile)!r}, 'w').write(str(p.pid))"),
         "memory": wrong_with("import torch\nx = torch.empty(int(1.8e9), dtype=torch.uint8).fill_(1)"),
+        "network": answered(["import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), 1)\n"
+                             "except OSError as e:\n    answer = 42 if e.errno == 101 else 0", *WRONG[1:]]),
     }
     for name, nb in notebooks.items():
         nbformat.write(nb, room / f"{name}-{STEM}.ipynb")
@@ -250,6 +252,12 @@ def test_memory_is_limited(room):
     assert not [r for r in rows if r["status"] == "passed"]
     assert any("RuntimeError" in r["detail"] or "MemoryError" in r["detail"] or r["status"] == "kernel died"
                for r in rows), rows
+
+
+@pytest.mark.skipif(not execute.can_go_offline(), reason="`unshare -n` is not permitted here (needs root on Linux)")
+def test_the_kernel_has_no_network(room):
+    """Even the host's loopback is out of reach: connecting fails with ENETUNREACH (101), so answer = 42."""
+    assert room["rows"]["network"][0]["status"] == "passed", room["rows"]["network"][0]
 
 
 def test_the_submitted_files_are_not_modified(room):
