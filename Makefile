@@ -1,23 +1,36 @@
 # Two commands a learner needs: `make lab` and `make test`. Both create .venv when it is missing
 # and are safe to re-run (the install step re-runs only when requirements.txt or pyproject.toml change).
+# Python 3.11, 3.12 or 3.13: PYTHON=python3.12 picks another one for a new .venv.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# TORCH_CPU=1 (e.g. `make lab TORCH_CPU=1` on a fresh clone) installs PyTorch's CPU-only build first:
+# on Linux, pip's default from PyPI is the CUDA build with ~15 nvidia-* packages (a ~5.5 GB venv).
+TORCH_CPU       ?=
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_PIN       := $(shell sed -n 's/^torch==//p' requirements.txt)
+# JupyterLab opens the course root on the landing page, with the course's settings (no news prompt).
+LAB_CONFIG := $(CURDIR)/jupyter-config
 
 .PHONY: lab test venv exercises execute clean
 
 venv: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "The course needs Python 3.11 or newer (its pinned numpy 2.4.6 does); '$(PYTHON)' is" \
+	    "$$($(PYTHON) --version 2>&1). Name another one, e.g.: make $(or $(MAKECMDGOALS),venv) PYTHON=python3.12"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(if $(TORCH_CPU),$(PY) -m pip install --quiet torch==$(TORCH_PIN) --index-url $(TORCH_CPU_INDEX))
 	$(PY) -m pip install --quiet -r requirements.txt
 	@touch $@
 
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
+	JUPYTER_CONFIG_PATH="$(LAB_CONFIG)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" $(VENV)/bin/jupyter lab \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) --ServerApp.root_dir="$(CURDIR)" START_HERE.md
 
-# Math threads are set in one place, course/execute.py (tests/conftest.py applies it).
+# Math threads are set in one place, course/execute.py (the root conftest.py applies it).
 test: $(STAMP)
 	$(PY) -m pytest
 

@@ -73,7 +73,7 @@ def load_mnist(root: str | Path | None = None) -> MNIST:
 
     Raises:
         FileNotFoundError: the folder or one of the IDX files is missing.
-        ValueError: an IDX file is not a valid MNIST file.
+        ValueError: an IDX file is not a valid MNIST file, holds no image, or has a label outside 0-9.
     """
     if root is not None:
         return _load_idx_folder(Path(root))
@@ -102,6 +102,9 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
         ndim = magic & 0xFF
         dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
         arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+        if arr.size != int(np.prod(dims)):
+            raise ValueError(f"its header announces {' x '.join(map(str, dims))} = {int(np.prod(dims))} bytes of data, "
+                             f"but it holds {arr.size} (truncated?)")
         return arr.reshape(dims)
     except (OSError, EOFError, struct.error, ValueError) as exc:
         raise ValueError(f"{path} is not a valid MNIST IDX file: {exc}") from exc
@@ -121,8 +124,14 @@ def _load_idx_folder(root: Path) -> MNIST:
     arrays = {k: _read_idx(p, 2051 if k.endswith("images") else 2049) for k, p in found.items()}
     for split in ("train", "test"):
         x, y = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if len(x) == 0:
+            raise ValueError(f"{found[f'{split}_images']} holds 0 images; MNIST has 60,000 train and 10,000 test images")
         if x.shape[1:] != (28, 28) or len(x) != len(y):
             raise ValueError(f"{root}: {split} images {x.shape} and labels {y.shape} do not match MNIST")
+        if y.max() > 9:
+            bad = int(np.argmax(y > 9))
+            raise ValueError(f"{found[f'{split}_labels']}: label {y[bad]} at index {bad} is outside 0-9, so these "
+                             "are not MNIST digit labels (EMNIST letters? another data set?)")
     return MNIST(
         _normalize(arrays["train_images"]), torch.from_numpy(arrays["train_labels"].astype(np.int64)),
         _normalize(arrays["test_images"]), torch.from_numpy(arrays["test_labels"].astype(np.int64)),

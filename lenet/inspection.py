@@ -64,9 +64,17 @@ def layer_sparsity(model: nn.Module) -> dict[str, float]:
 
 
 def global_sparsity(model: nn.Module) -> float:
-    """Sparsity over the weights of all Conv2d and Linear layers together."""
+    """Sparsity over the weights of all Conv2d and Linear layers together.
+
+    Raises:
+        ValueError: the model has no Conv2d or Linear layer.
+    """
+    params = prunable_parameters(model)
+    if not params:
+        raise ValueError(f"{type(model).__name__} has no Conv2d or Linear layer, so it has no weights whose "
+                         "sparsity global_sparsity could measure")
     zeros = total = 0
-    for m, name in prunable_parameters(model):
+    for m, name in params:
         w = getattr(m, name)
         zeros += (w == 0).sum().item()
         total += w.numel()

@@ -37,6 +37,12 @@ class LeNet(nn.Module):
         self.fc3 = nn.Linear(84, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"LeNet expects a torch.Tensor of shape (N, 1, 28, 28), got a {type(x).__name__}; "
+                            "convert it with torch.as_tensor(x, dtype=torch.float32)")
+        if not x.is_floating_point():
+            raise TypeError(f"LeNet expects float images, got dtype {x.dtype}; scale and normalize them as "
+                            "lenet.load_mnist does: ((x.float() / 255) - 0.1307) / 0.3081")
         if x.dim() != 4 or tuple(x.shape[1:]) != INPUT_SHAPE:
             raise ValueError(
                 f"LeNet expects a batch of shape (N, 1, 28, 28), got {tuple(x.shape)}; "

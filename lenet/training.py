@@ -10,6 +10,7 @@ import random
 import sys
 import time
 from collections.abc import Iterator
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -20,7 +21,17 @@ from .data import MNIST
 
 
 def seed_everything(seed: int = 0) -> None:
-    """Seed Python, NumPy and torch so that masks, shuffles and initial weights repeat exactly."""
+    """Seed Python, NumPy and torch so that masks, shuffles and initial weights repeat exactly.
+
+    Raises:
+        TypeError / ValueError: ``seed`` is not an int in [0, 2**32 - 1] (checked before any generator is seeded).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, Integral):
+        raise TypeError(f"seed must be an int such as 0, got {type(seed).__name__} {seed!r}; "
+                        "a fixed seed is what makes masks and shuffles repeat")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must lie in [0, 2**32 - 1] (the range NumPy accepts), got {seed}")
+    seed = int(seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -47,7 +58,19 @@ def _device_of(model: nn.Module) -> torch.device:
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Predicted class of every image in ``x`` (runs in eval mode, on the model's device)."""
+    """Predicted class of every image in ``x`` (runs in eval mode, on the model's device).
+
+    Raises:
+        TypeError: ``x`` is not a tensor.
+        ValueError: ``x`` holds no image, or ``batch_size`` < 1.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"predict expects a torch.Tensor of images (N, 1, 28, 28), got a {type(x).__name__}; "
+                        "convert it with torch.as_tensor(x, dtype=torch.float32)")
+    if x.dim() == 0 or len(x) == 0:
+        raise ValueError(f"predict got no images (x has shape {tuple(x.shape)}); pass a batch (N, 1, 28, 28) with N >= 1")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     model.eval()
     device = _device_of(model)
     return torch.cat([model(x[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(x), batch_size)])

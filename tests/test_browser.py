@@ -1,8 +1,12 @@
-"""Open a lesson in real JupyterLab in real Chromium, run all cells, and look at the result.
+"""The course in real JupyterLab in real Chromium, started the way `make lab` starts it.
+
+One JupyterLab server serves a copy of the course (lessons, exercises, solutions, the landing
+page) with the course's settings from `jupyter-config/`, so the originals stay untouched. The tests
+open the landing page and an exercise from it, and run lesson 01 and look at the result.
 
 Needs Debian's chromium (/usr/bin/chromium) and Playwright for Python (only its driver: the
-browser Playwright would download is not used). `.ci/run` installs both; elsewhere the test is
-skipped with a message saying how to get them. The screenshot lands in $COURSE_ARTIFACTS
+browser Playwright would download is not used). `.ci/run` installs both; elsewhere the tests are
+skipped with a message saying how to get them. The screenshots land in $COURSE_ARTIFACTS
 (default: a `course-artifacts` folder in the system temp dir), never in the repository.
 """
 from __future__ import annotations
@@ -20,10 +24,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = "01_load_lenet.ipynb"
+LANDING = "START_HERE.md"
+COURSE = ["notebooks", "exercises", "solutions", "docs", LANDING, "README.md"]  # what a learner browses
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(os.environ.get("COURSE_ARTIFACTS", Path(tempfile.gettempdir()) / "course-artifacts"))
 HOW = "install it with `apt-get install chromium` and `pip install playwright` (no `playwright install` needed)"
+NEWS_PROMPT = "official Jupyter news"
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason=f"Playwright is missing: {HOW}")
 if CHROMIUM is None:
@@ -36,18 +42,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture()
-def lab(tmp_path):
-    """A JupyterLab server on 127.0.0.1 serving a copy of the notebook (the original stays untouched)."""
-    shutil.copy(ROOT / "notebooks" / NOTEBOOK, tmp_path / NOTEBOOK)
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """Base URL and token of a JupyterLab started like `make lab`, on a copy of the course."""
+    tmp = tmp_path_factory.mktemp("lab")
+    course = tmp / "course"
+    for name in COURSE:
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, course / name)
     port, token = _free_port(), "course-browser-test"
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTER_CONFIG_DIR=str(tmp_path / "config"))
-    log = open(tmp_path / "lab.log", "w")
+    # As `make lab`: the course's settings on JUPYTER_CONFIG_PATH, the course root as root, the landing page
+    # to open. Only the user's own config (~/.jupyter) is swapped for an empty folder, so it cannot interfere.
+    env = dict(os.environ, JUPYTER_CONFIG_PATH=str(ROOT / "jupyter-config"), JUPYTER_CONFIG_DIR=str(tmp / "config"),
+               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"))
+    log = open(tmp / "lab.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--ServerApp.token={token}", f"--ServerApp.root_dir={tmp_path}", "--LabApp.expose_app_in_browser=True",
-         "--ServerApp.disable_check_xsrf=True", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=log, stderr=subprocess.STDOUT, env=env)
+        [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={course}", str(course / LANDING),
+         "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}", f"--ServerApp.token={token}",
+         "--LabApp.expose_app_in_browser=True", "--ServerApp.disable_check_xsrf=True"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=course)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
@@ -57,9 +70,9 @@ def lab(tmp_path):
         except OSError:
             if time.time() > deadline or proc.poll() is not None:
                 proc.kill()
-                pytest.fail("JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()[-3000:])
+                pytest.fail("JupyterLab did not start:\n" + (tmp / "lab.log").read_text()[-3000:])
             time.sleep(0.5)
-    yield f"{base}/lab/tree/{NOTEBOOK}?token={token}"
+    yield base, token
     proc.terminate()
     try:
         proc.wait(15)
@@ -68,41 +81,79 @@ def lab(tmp_path):
     log.close()
 
 
-def test_lesson_01_runs_in_jupyterlab_in_chromium(lab):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "01_load_lenet.png"
+@pytest.fixture(scope="module")
+def browser():
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(lab)
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                               " && window.jupyterapp.shell.currentWidget.sessionContext.session", timeout=60_000)
-        page.evaluate("""async () => {
-            const panel = window.jupyterapp.shell.currentWidget;
-            await panel.sessionContext.ready;
-            await window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs');
-            await window.jupyterapp.commands.execute('notebook:run-all-cells');
-        }""")
-        # every code cell has an execution count and the kernel is idle again
-        page.wait_for_function("""() => {
-            const nb = window.jupyterapp.shell.currentWidget;
-            const cells = nb.content.widgets.filter(c => c.model.type === 'code');
-            return nb.sessionContext.session.kernel.status === 'idle'
-                && cells.every(c => c.model.executionCount !== null);
-        }""", timeout=180_000)
-        n_code = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets"
-                               ".filter(c => c.model.type === 'code').length")
-        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-        error_text = [errors.nth(i).inner_text()[:300] for i in range(errors.count())]
-        images = page.locator(".jp-OutputArea-output img")
-        assert images.count() >= 1, "no plot rendered as an image"
-        images.first.scroll_into_view_if_needed()
-        widths = images.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
-        page.screenshot(path=str(shot), full_page=False)
-        browser.close()
+        yield b
+        b.close()
+
+
+def test_landing_page_opens_an_exercise_and_nothing_asks_about_news(lab, browser):
+    base, token = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/lab/workspaces/landing/tree/{LANDING}?reset&token={token}")  # a workspace of its own
+    # the landing page opens rendered (not as source), with one link per lesson, exercise and solution
+    link = page.locator(".jp-RenderedMarkdown a", has_text="exercise 03")
+    link.wait_for(timeout=60_000)
+    assert page.evaluate("() => window.jupyterapp.shell.currentWidget.title.label") == LANDING
+    assert page.locator(".jp-RenderedMarkdown a", has_text="solution 08").count() == 1
+    link.click()
+    page.wait_for_function("() => { const w = window.jupyterapp.shell.currentWidget;"
+                           " return w && w.context && w.context.path === 'exercises/03_random_unstructured.ipynb'"
+                           " && w.content && w.content.widgets.length > 0; }", timeout=60_000)
+    page.locator(".jp-Notebook .jp-RenderedMarkdown h3", has_text="Exercise 1").first.wait_for(timeout=30_000)
+    # the file browser, rooted at the course, lists exercises/ and solutions/ beside notebooks/
+    listed = page.locator(".jp-DirListing-itemText").all_inner_texts()
+    assert {"notebooks", "exercises", "solutions"} <= set(listed), listed
+    # no news prompt: the course's setting says never, and none was shown
+    fetch_news = page.evaluate("""async () => {
+        const plugin = await window.jupyterapp.serviceManager.settings.fetch('@jupyterlab/apputils-extension:notification');
+        return plugin.settings.fetchNews ?? plugin.schema.properties.fetchNews.default; }""")
+    page.wait_for_timeout(1500)  # the prompt would appear right after the app is restored
+    toasts = page.locator(".Toastify").all_inner_texts()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "exercise_03_from_landing_page.png"))
+    page.close()
+    assert fetch_news == "false"
+    assert not any(NEWS_PROMPT in t for t in toasts), toasts
+
+
+def test_lesson_01_runs_in_jupyterlab_in_chromium(lab, browser):
+    base, token = lab
+    shot = ARTIFACTS / "01_load_lenet.png"
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/lab/workspaces/lesson01/tree/notebooks/01_load_lenet.ipynb?reset&token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_function("() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+                           " return w && w.context && w.context.path === 'notebooks/01_load_lenet.ipynb'"
+                           " && w.sessionContext && w.sessionContext.session; }", timeout=60_000)
+    page.evaluate("""async () => {
+        const panel = window.jupyterapp.shell.currentWidget;
+        await panel.sessionContext.ready;
+        await window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs');
+        await window.jupyterapp.commands.execute('notebook:run-all-cells');
+    }""")
+    # every code cell has an execution count and the kernel is idle again
+    page.wait_for_function("""() => {
+        const nb = window.jupyterapp.shell.currentWidget;
+        const cells = nb.content.widgets.filter(c => c.model.type === 'code');
+        return nb.sessionContext.session.kernel.status === 'idle'
+            && cells.every(c => c.model.executionCount !== null);
+    }""", timeout=180_000)
+    n_code = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets"
+                           ".filter(c => c.model.type === 'code').length")
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    error_text = [errors.nth(i).inner_text()[:300] for i in range(errors.count())]
+    images = page.locator(".jp-OutputArea-output img")
+    assert images.count() >= 1, "no plot rendered as an image"
+    images.first.scroll_into_view_if_needed()
+    widths = images.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot), full_page=False)
+    page.close()
     assert n_code >= 8
     assert error_text == [], f"cells showed errors or warnings: {error_text}"
     assert all(w > 100 for w in widths), f"an image did not load: natural widths {widths}"

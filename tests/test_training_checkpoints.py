@@ -98,7 +98,8 @@ def test_missing_checkpoint(tmp_path):
 def test_corrupt_checkpoint_names_file_and_cause(tmp_path):
     bad = tmp_path / "corrupt.pth"
     bad.write_bytes(b"this is not a checkpoint at all" * 10)
-    with pytest.raises(lenet.CheckpointError, match=r"corrupt.pth: not a torch checkpoint \(not a zip archive\)"):
+    with pytest.raises(lenet.CheckpointError, match=r"corrupt.pth: not a torch checkpoint: torch.save writes a zip archive, "
+                                                    r"and this file starts with b'this'"):
         lenet.load_pruned(bad)
 
 
@@ -114,7 +115,8 @@ def test_zip_that_is_not_a_checkpoint(tmp_path):
 def test_truncated_checkpoint_names_file_and_cause(tmp_path):
     cut = tmp_path / "truncated.pth"
     cut.write_bytes(PRETRAINED_PATH.read_bytes()[:100_000])
-    with pytest.raises(lenet.CheckpointError, match=r"truncated.pth: not a readable torch checkpoint"):
+    with pytest.raises(lenet.CheckpointError, match=r"truncated.pth: damaged checkpoint: not a complete zip archive "
+                                                    r"\(File is not a zip file\); the file was probably cut off"):
         lenet.load_pruned(cut)
 
 
@@ -142,3 +144,208 @@ def test_import_lenet_does_not_import_matplotlib():
     code = "import sys, lenet; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+# --- python -m lenet.train never overwrites the shipped weights by accident (issue item 7) ---
+
+def _package_copy(tmp_path):
+    """A copy of the lenet package, so that a CLI run cannot touch the real shipped weights."""
+    import shutil
+    root = tmp_path / "pkg"
+    shutil.copytree(PRETRAINED_PATH.parents[1], root / "lenet", ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def _run_train(args, cwd, pythonpath):
+    import os
+    env = dict(os.environ, PYTHONPATH=str(pythonpath))
+    return subprocess.run([sys.executable, "-m", "lenet.train", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=180)
+
+
+def test_train_cli_writes_to_the_current_folder_by_default_not_over_the_shipped_weights(tmp_path):
+    pkg = _package_copy(tmp_path)
+    shipped = pkg / "lenet" / "weights" / "lenet_mnist.pt"
+    before = shipped.read_bytes()
+    res = _run_train(["--epochs", "1", "--quiet"], cwd=tmp_path, pythonpath=pkg)
+    assert res.returncode == 0, res.stderr
+    assert shipped.read_bytes() == before
+    assert (tmp_path / "lenet_mnist.pt").is_file() and "saved to lenet_mnist.pt" in res.stdout
+
+
+def test_train_cli_replaces_the_shipped_weights_only_when_asked_and_records_their_sha256(tmp_path):
+    pkg = _package_copy(tmp_path)
+    shipped = pkg / "lenet" / "weights" / "lenet_mnist.pt"
+    res = _run_train(["--epochs", "1", "--quiet", "--replace-shipped"], cwd=tmp_path, pythonpath=pkg)
+    assert res.returncode == 0, res.stderr
+    assert "recorded its SHA-256 in lenet_mnist.pt.sha256" in res.stdout
+    import hashlib
+    assert (pkg / "lenet" / "weights" / "lenet_mnist.pt.sha256").read_text().split()[0] == \
+        hashlib.sha256(shipped.read_bytes()).hexdigest()
+    assert not list(shipped.parent.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epoch", "3"], "unrecognized arguments: --epoch 3"),  # no silent abbreviation of --epochs
+    (["--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+    (["--epochs", "-2"], "argument --epochs: must be at least 1, got -2"),
+    (["--epochs", "two"], "argument --epochs: expected a whole number, got 'two'"),
+    (["--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+    (["--out", str(PRETRAINED_PATH)], "is the shipped weights that every lesson loads; to replace them on purpose, use --replace-shipped"),
+    (["--out", str(PRETRAINED_PATH), "--replace-shipped"], "not allowed with argument"),
+])
+def test_train_cli_refuses_bad_arguments_before_training(monkeypatch, capsys, argv, message):
+    import lenet.train as cli
+    monkeypatch.setattr(cli, "train", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(cli, "load_mnist", lambda *a, **k: pytest.fail("data loaded"))
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_train_cli_refuses_a_folder_as_out(monkeypatch, capsys, tmp_path):
+    import lenet.train as cli
+    monkeypatch.setattr(cli, "train", lambda *a, **k: pytest.fail("training started"))
+    with pytest.raises(SystemExit):
+        cli.main(["--out", str(tmp_path)])
+    assert f"--out {tmp_path} is a folder; name a file, e.g. --out {tmp_path / 'lenet_mnist.pt'}" in capsys.readouterr().err
+
+
+def test_train_cli_help_shows_the_defaults(capsys):
+    import lenet.train as cli
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 15)" in text and "(default: lenet_mnist.pt)" in text and "--replace-shipped" in text
+
+
+# --- checkpoint writes are atomic (item 8) ---
+
+def test_save_state_dict_writes_a_loadable_checkpoint_and_fsyncs(tmp_path, monkeypatch):
+    import os
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    out = lenet.checkpoints.save_state_dict(lenet.pretrained(), tmp_path / "w.pt")
+    assert out == tmp_path / "w.pt" and synced
+    assert torch.equal(lenet.load_pruned(out).fc1.weight, lenet.pretrained().fc1.weight)
+    assert [p.name for p in tmp_path.iterdir()] == ["w.pt"]
+
+
+def test_failed_pickling_leaves_the_old_file_untouched(tmp_path):
+    out = tmp_path / "w.pt"
+    lenet.checkpoints.save_state_dict(lenet.pretrained(), out)
+    good = out.read_bytes()
+    with pytest.raises(Exception):
+        lenet.checkpoints.save_state_dict({"fc.weight": torch.ones(2), "bad": lambda: 0}, out)  # lambdas do not pickle
+    assert out.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["w.pt"]  # no temporary file left behind
+
+
+def test_a_kill_during_torch_save_leaves_the_old_file_untouched(tmp_path, monkeypatch):
+    out = tmp_path / "w.pt"
+    lenet.checkpoints.save_state_dict(lenet.pretrained(), out)
+    good = out.read_bytes()
+
+    def killed(obj, f):
+        f.write(b"PK\x03\x04" + bytes(5000))  # half a checkpoint, then the process is interrupted
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        lenet.checkpoints.save_state_dict(lenet.LeNet(), out)
+    assert out.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == ["w.pt"]
+
+
+def test_save_state_dict_refuses_a_folder(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a folder; name a file inside it"):
+        lenet.checkpoints.save_state_dict(lenet.LeNet(), tmp_path)
+
+
+def test_train_cli_saves_through_the_atomic_helper(tmp_path, monkeypatch, capsys):
+    import lenet.train as cli
+    saved = []
+    monkeypatch.setattr(cli, "train", lambda *a, **k: [0.0])
+    monkeypatch.setattr(cli, "save_state_dict", lambda state, path: saved.append(path))
+    cli.main(["--epochs", "1", "--quiet", "--out", str(tmp_path / "w.pt")])
+    assert saved == [tmp_path / "w.pt"]
+
+
+# --- damaged files are caught: the shipped weights by SHA-256, any checkpoint by its CRC-32s (item 9) ---
+
+def test_the_recorded_sha256_matches_the_shipped_weights():
+    import hashlib
+    recorded = PRETRAINED_PATH.with_name("lenet_mnist.pt.sha256").read_text().split()
+    assert recorded == [hashlib.sha256(PRETRAINED_PATH.read_bytes()).hexdigest(), "lenet_mnist.pt"]
+
+
+def test_overwritten_shipped_weights_are_refused(tmp_path, monkeypatch):
+    import shutil
+    fake = tmp_path / "lenet_mnist.pt"
+    torch.save(lenet.LeNet().state_dict(), fake)  # a valid checkpoint, but not the shipped one
+    shutil.copy(PRETRAINED_PATH.with_name("lenet_mnist.pt.sha256"), tmp_path)
+    monkeypatch.setattr(lenet.checkpoints, "PRETRAINED_PATH", fake)
+    monkeypatch.setattr(lenet.checkpoints, "PRETRAINED_SHA256_PATH", tmp_path / "lenet_mnist.pt.sha256")
+    with pytest.raises(lenet.CheckpointError, match=r"lenet_mnist.pt: the shipped weights were changed or damaged "
+                       r"\(SHA-256 .*\); restore them with `git checkout -- lenet/weights/`"):
+        lenet.pretrained()
+
+
+def test_64_damaged_bytes_in_the_body_are_caught(tmp_path):
+    data = bytearray(PRETRAINED_PATH.read_bytes())
+    data[100_000:100_064] = b"\xff" * 64
+    bad = tmp_path / "damaged.pt"
+    bad.write_bytes(bytes(data))
+    assert torch.load(bad, weights_only=True)["fc1.weight"].isnan().any()  # torch alone reads it silently
+    with pytest.raises(lenet.CheckpointError, match=r"damaged.pt: damaged checkpoint: the record '.*' fails its CRC-32 check"):
+        lenet.load_pruned(bad)
+
+
+# --- a failed load leaves the model as it was (item 10) ---
+
+def test_failed_load_pruned_leaves_the_model_unchanged(tmp_path):
+    model = lenet.pretrained()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    other = lenet.LeNet()
+    prune.l1_unstructured(other.conv2, "weight", amount=0.5)
+    state = other.state_dict()
+    state["fc1.weight"] = torch.zeros(7, 400)  # does not fit: load_state_dict fails after restore_pruning
+    torch.save(state, tmp_path / "misfit.pt")
+    with pytest.raises(lenet.CheckpointError, match="(?s)misfit.pt: does not fit LeNet: .*size mismatch for fc1.weight"):
+        lenet.load_pruned(tmp_path / "misfit.pt", model)
+    assert not prune.is_pruned(model) and not hasattr(model.conv2, "weight_mask")
+    assert len(model.conv2._forward_pre_hooks) == 0
+    assert list(model.state_dict()) == list(before)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+    assert isinstance(model.conv2.weight, nn.Parameter)
+
+
+def test_failed_load_pruned_keeps_an_already_pruned_model_as_it_was(tmp_path):
+    model = lenet.pretrained()
+    prune.l1_unstructured(model.fc1, "weight", amount=0.5)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    bad = {k: v for k, v in lenet.LeNet().state_dict().items() if k != "fc3.bias"}  # a key missing
+    bad["conv1.weight_mask"] = torch.zeros(6, 1, 3, 3)
+    bad["conv1.weight_orig"] = bad.pop("conv1.weight")
+    torch.save(bad, tmp_path / "missing.pt")
+    with pytest.raises(lenet.CheckpointError, match="(?s)missing.pt: does not fit LeNet: .*Missing key"):
+        lenet.load_pruned(tmp_path / "missing.pt", model)
+    assert list(model.state_dict()) == list(before)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+    assert not hasattr(model.conv1, "weight_mask") and hasattr(model.fc1, "weight_mask")
+
+
+# --- weights_only refusals explained without steering to weights_only=False (item 11) ---
+
+def test_weights_only_refusal_is_explained_safely(tmp_path):
+    model = lenet.pretrained()
+    torch.save(model, tmp_path / "whole.pt")  # the whole module: a pickle naming lenet.model.LeNet
+    with pytest.raises(lenet.CheckpointError) as info:
+        lenet.load_pruned(tmp_path / "whole.pt")
+    msg = str(info.value)
+    assert msg.startswith(f"{tmp_path / 'whole.pt'}: torch.load(weights_only=True) refused it: besides tensors it "
+                          "holds the object lenet.model.LeNet")
+    assert "weights_only=False" not in msg and "set to `False`" not in msg and "\x1b" not in msg
+    assert "model.state_dict()" in msg and "torch.serialization.safe_globals" in msg
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # torch's advice is not chained in
