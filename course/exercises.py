@@ -10,6 +10,8 @@ What happens to each solution notebook (the format is in :mod:`course.notebook`)
 - wrong-answer cells are left out; outputs and execution counts are cleared;
 - cells are tagged ``metadata["course"] = {"exercise": N, "role": "heading" | "solution" | "check"}``
   and the notebook records its source and its exercises (number, title, check cell source);
+- every cell also carries nbgrader's cell metadata (schema 3, :func:`nbgrader_metadata`), so that
+  nbgrader 0.9 releases exactly this notebook from the source ``python -m course.nbgrader`` writes;
 - cell ids stay those of the solution notebook, so every run writes the same bytes.
 
 A malformed solution notebook is refused with the reasons.
@@ -24,17 +26,47 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
-from .notebook import CODE_STUB, MARKDOWN_STUB, find_exercises, is_wrong_answer, read, render, replace_blocks
+from .notebook import (CODE_STUB, MARKDOWN_STUB, POINTS, find_exercises, is_wrong_answer, read, render,
+                       replace_blocks)
 
 #: The course's top folder (the one holding notebooks/, exercises/ and solutions/).
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def build_exercise(solution: NotebookNode, source: str = "") -> NotebookNode:
-    """The exercise notebook made from the solution notebook ``solution`` (which is left unchanged).
+def nbgrader_metadata(cell: NotebookNode, tag: dict[str, object] | None, number: int, prefix: str) -> dict[str, object]:
+    """nbgrader's metadata (schema 3, nbgrader 0.9.x) of one cell of an exercise notebook.
 
-    ``source`` names the solution notebook in the metadata (e.g. ``"solutions/01_load_lenet.ipynb"``).
-    Raises ValueError listing the problems of a malformed solution notebook.
+    Args:
+        tag: the cell's ``metadata["course"]`` (None for a cell outside the exercises).
+        number: which answer cell of its exercise this is (1, 2, ...), for an answer cell.
+        prefix: starts every ``grade_id`` (``"01_load_lenet-"``); ids are unique in the notebook.
+
+    An answer cell is an nbgrader solution cell (``<prefix>exN-answer``, then ``-answer-2``, ...); a
+    written answer is also a grade cell worth 0 points, as nbgrader requires of markdown answers. A check
+    cell is a locked grade cell worth :data:`POINTS` (``<prefix>exN-check``). Every other cell is
+    read-only (``<prefix>cell-<cell id>``): nbgrader's autograde restores it, as ``lenet.grade`` does.
+    """
+    meta: dict[str, object] = {"schema_version": 3, "grade": False, "solution": False, "locked": True}
+    role = tag["role"] if tag else None
+    if role == "solution":
+        suffix = "" if number == 1 else f"-{number}"
+        meta.update(solution=True, locked=False, grade_id=f"{prefix}ex{tag['exercise']}-answer{suffix}")
+        if cell.cell_type == "markdown":
+            meta.update(grade=True, points=0)
+    elif role == "check":
+        meta.update(grade=True, points=POINTS, grade_id=f"{prefix}ex{tag['exercise']}-check")
+    else:
+        meta["grade_id"] = f"{prefix}cell-{cell.id}"
+    return meta
+
+
+def annotate(solution: NotebookNode, source: str = "") -> NotebookNode:
+    """The solution notebook ``solution`` (left unchanged) as the course and nbgrader read it.
+
+    Wrong-answer cells are left out; every cell gets its ``course`` tag and nbgrader metadata and an id;
+    the notebook records its source (e.g. ``"solutions/01_load_lenet.ipynb"``, whose stem prefixes the
+    grade ids) and its exercises. Solution blocks and outputs stay: this is nbgrader's source notebook,
+    and :func:`build_exercise` clears it. Raises ValueError listing the problems of a malformed notebook.
     """
     nb = copy.deepcopy(solution)
     nb.metadata.pop("course", None)
@@ -42,10 +74,13 @@ def build_exercise(solution: NotebookNode, source: str = "") -> NotebookNode:
     if problems:
         raise ValueError("; ".join(problems))
     tags: dict[int, dict[str, object]] = {}
+    answers: dict[int, int] = {}  # cell index -> its number among the answer cells of its exercise
     for ex in exercises:
         tags[ex.heading] = {"exercise": ex.key, "role": "heading"}
         tags.update({i: {"exercise": ex.key, "role": "solution"} for i in ex.solutions})
+        answers.update({i: k for k, i in enumerate(ex.solutions, 1)})
         tags[ex.check] = {"exercise": ex.key, "role": "check"}
+    prefix = f"{Path(source).stem}-" if source else ""
     cells = []
     for i, cell in enumerate(nb.cells):
         if is_wrong_answer(cell):
@@ -55,11 +90,7 @@ def build_exercise(solution: NotebookNode, source: str = "") -> NotebookNode:
             cell.metadata["course"] = tags[i]
         if not cell.get("id"):
             cell["id"] = f"c{i:02d}"
-        if cell.cell_type == "code":
-            cell.source = replace_blocks(cell.source, CODE_STUB)
-            cell.outputs, cell.execution_count = [], None
-        elif cell.cell_type == "markdown":
-            cell.source = replace_blocks(cell.source, MARKDOWN_STUB)
+        cell.metadata["nbgrader"] = nbgrader_metadata(cell, tags.get(i), answers.get(i, 0), prefix)
         cells.append(cell)
     nb.cells = cells
     nb.nbformat_minor = max(nb.get("nbformat_minor", 5), 5)  # cell ids need 4.5
@@ -68,6 +99,23 @@ def build_exercise(solution: NotebookNode, source: str = "") -> NotebookNode:
         "generated_by": "python -m course.exercises: edit the solution notebook, then run `make exercises`",
         "exercises": [{"exercise": ex.key, "title": ex.title, "check": ex.check_source} for ex in exercises],
     }
+    return nb
+
+
+def build_exercise(solution: NotebookNode, source: str = "") -> NotebookNode:
+    """The exercise notebook made from the solution notebook ``solution`` (which is left unchanged).
+
+    ``source`` names the solution notebook in the metadata (e.g. ``"solutions/01_load_lenet.ipynb"``).
+    It is :func:`annotate`'s notebook with every solution block replaced by its stub and outputs cleared,
+    what nbgrader's ``generate_assignment`` makes of it. Raises ValueError for a malformed notebook.
+    """
+    nb = annotate(solution, source)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source = replace_blocks(cell.source, CODE_STUB)
+            cell.outputs, cell.execution_count = [], None
+        elif cell.cell_type == "markdown":
+            cell.source = replace_blocks(cell.source, MARKDOWN_STUB)
     return nb
 
 

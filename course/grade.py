@@ -44,7 +44,7 @@ from nbformat import NotebookNode
 
 from . import execute
 from .exercises import ROOT, build_exercise
-from .notebook import Exercise, first_line, one_line, read
+from .notebook import POINTS, Exercise, first_line, one_line, read
 
 PASSED, FAILED, NOT_ATTEMPTED, ERROR = "passed", "failed", "not attempted", "error"
 MISSING, NOT_RUN, UNKNOWN = "missing", "not run", "unknown notebook"
@@ -55,8 +55,6 @@ CHECK_ERRORS = {"CheckFailed": FAILED, "NotAttempted": NOT_ATTEMPTED}
 DEFAULT_TIMEOUT, DEFAULT_MEMORY_GIB = 120, 4.0
 #: Longest exercise label shown in the table (longer ones are cut with "...").
 MAX_TITLE = 48
-#: Points per exercise in the summary and the CSV/JSON files.
-POINTS = 1
 _STEM = re.compile(r"(\d\d_[a-z0-9_]+?)(?:[ _-]*\(\d+\))?\.ipynb$")
 #: What runs a check in the kernel: course/verify.py, compiled afresh from the course's file every time.
 _VERIFY_SOURCE = Path(__file__).with_name("verify.py").read_text(encoding="utf-8")

@@ -32,6 +32,8 @@ WRONG_TAG = "wrong-answer"
 #: What replaces a solution block in an exercise notebook.
 CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 MARKDOWN_STUB = ("YOUR ANSWER HERE",)
+#: Points of one exercise (its check cell), for the course's grader and nbgrader alike.
+POINTS = 1
 
 
 @dataclass

@@ -86,6 +86,39 @@ def test_cells_are_tagged_and_the_notebook_lists_its_exercises():
     assert [c.id for c in ex.cells] == [f"c{i:02d}" for i in range(10)]
 
 
+def test_cells_carry_nbgrader_metadata_answers_checks_and_read_only_cells():
+    ex = mx.build_exercise(synthetic_solution(), "solutions/99_synthetic.ipynb")
+    meta = [c.metadata["nbgrader"] for c in ex.cells]
+    base = {"schema_version": 3, "grade": False, "solution": False, "locked": True}
+    assert meta[3] == {**base, "solution": True, "locked": False, "grade_id": "99_synthetic-ex1-answer"}
+    assert meta[4] == {**base, "grade": True, "points": 1, "grade_id": "99_synthetic-ex1-check"}
+    assert meta[6] == {**base, "solution": True, "locked": False, "grade_id": "99_synthetic-ex2-answer"}
+    # nbgrader grades a written answer by hand: a grade cell too, worth nothing beside the check
+    assert meta[7] == {**base, "solution": True, "locked": False, "grade": True, "points": 0,
+                       "grade_id": "99_synthetic-ex2-answer-2"}
+    assert meta[0] == {**base, "grade_id": "99_synthetic-cell-c00"}  # everything else is read-only
+    assert meta[2] == {**base, "grade_id": "99_synthetic-cell-c02"}
+    assert mx.build_exercise(synthetic_solution()).cells[4].metadata["nbgrader"]["grade_id"] == "ex1-check"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_grade_ids_are_unique_and_valid_for_nbgrader(path):
+    nb = mx.annotate(read(path), f"solutions/{path.name}")
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells]
+    assert len(set(ids)) == len(ids) and all(re.fullmatch(r"[A-Za-z0-9_-]+", i) for i in ids), ids
+    assert sum(c.metadata["nbgrader"].get("points", 0) for c in nb.cells) == len(nb.metadata["course"]["exercises"])
+
+
+def test_the_nbgrader_source_is_the_solution_without_wrong_answers_and_clears_into_the_exercise():
+    solution = synthetic_solution()
+    source = mx.annotate(solution, "solutions/99_synthetic.ipynb")
+    kept = [c for c in solution.cells if c.cell_type != "raw"]
+    assert [(c.source, c.get("outputs")) for c in source.cells] == [(c.source, c.get("outputs")) for c in kept]
+    exercise = mx.build_exercise(solution, "solutions/99_synthetic.ipynb")
+    assert [c.metadata for c in source.cells] == [c.metadata for c in exercise.cells]
+    assert source.metadata == exercise.metadata
+
+
 def test_the_generator_is_deterministic_and_leaves_the_solution_alone():
     solution = synthetic_solution()
     before = nbformat.writes(solution)
