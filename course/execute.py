@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
@@ -45,7 +45,7 @@ def kernel_env(threads: int = 1, extra: dict[str, str] | None = None) -> dict[st
     return {**os.environ, **thread_env(threads), "PYDEVD_DISABLE_FILE_VALIDATION": "1", **(extra or {})}
 
 
-class OfflineKernelManager(KernelManager):
+class OfflineKernelManager(AsyncKernelManager):
     """A kernel in a network namespace of its own (``unshare -n``): no network but its own loopback.
 
     It talks to its client over Unix sockets (``transport="ipc"``), which need no network.

@@ -50,6 +50,9 @@ PASSED, FAILED, NOT_ATTEMPTED, ERROR = "passed", "failed", "not attempted", "err
 MISSING, NOT_RUN, UNKNOWN = "missing", "not run", "unknown notebook"
 NOT_A_NOTEBOOK, TIMED_OUT, KERNEL_DIED = "not a notebook", execute.TIMED_OUT, execute.KERNEL_DIED
 CHECK_ERRORS = {"CheckFailed": FAILED, "NotAttempted": NOT_ATTEMPTED}
+#: The role of a course cell inside an exercise that is not the learner's (a demonstration): an error
+#: there is a consequence of the answer, so the row reports the check's verdict instead.
+GIVEN = "given"
 
 #: Defaults: seconds for all cells of one notebook together, and the kernel's memory in GiB.
 DEFAULT_TIMEOUT, DEFAULT_MEMORY_GIB = 120, 4.0
@@ -183,7 +186,10 @@ def assemble(lesson: Lesson, submission: NotebookNode) -> tuple[NotebookNode, li
             continue
         if kind == "check" and cell["id"] in mine and mine[cell["id"]].get("source", "").strip() != cell.source.strip():
             notes[ex.key] = "the check cell had been edited; the course's check was run"
-        cells.append(copy.deepcopy(cell))
+        given = copy.deepcopy(cell)
+        if kind is None and given.cell_type == "code":
+            given.metadata.setdefault("course", {"role": GIVEN})
+        cells.append(given)
     cells.extend(_learner_cell(c) for c in added[None])
     nb = copy.deepcopy(trusted)
     nb.cells = cells
@@ -286,8 +292,8 @@ def _exercise_row(nb: NotebookNode, name: str, ex: Exercise, run: execute.Run, n
     check_error = run.errors.get(ex.check)
     if check_error is None:
         return row(PASSED, "")
-    for i in range(ex.first, ex.check):  # answer cells: the first error is the cause
-        if i in run.errors:
+    for i in range(ex.first, ex.check):  # the learner's cells: the first error is the cause
+        if i in run.errors and nb.cells[i].get("metadata", {}).get("course", {}).get("role") != GIVEN:
             ename, evalue = run.errors[i]
             if ename == "NotImplementedError" and not evalue:
                 return row(NOT_ATTEMPTED, f"{first_line(nb, i)} still raises NotImplementedError")

@@ -253,7 +253,8 @@ def wrong_answer_notebook(solution: nbformat.NotebookNode, stem: str) -> tuple[n
                 copy_.outputs, copy_.execution_count, copy_["id"] = [], None, f"x{key}-{j}"
                 if j == changed:
                     copy_.source = replace_blocks(copy_.source, code)
-                copy_.metadata = {"course": {"exercise": key, "role": "check" if j == ex.check else "solution"}}
+                role = "check" if j == ex.check else "solution" if j in ex.solutions else grade.GIVEN
+                copy_.metadata = {"course": {"exercise": key, "role": role}}
                 cells.append(copy_)
             title = f"{ex.title} (wrong answer {k}: {code.splitlines()[0]})" if changed is not None else ex.title
             nb.metadata["course"]["exercises"].append({"exercise": key, "title": title, "check": ex.check_source})

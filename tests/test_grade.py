@@ -354,3 +354,18 @@ def test_learner_cells_are_kept_in_place_and_course_cells_restored(tmp_path):
     assert to_run.cells[1].source == lesson.notebook.cells[1].source
     assert to_run.cells[solution(1)].source == helper.source
     assert exercises[0].first == solution(1) - 1 and exercises[0].check == check(1) + 1
+
+
+def test_an_error_in_a_demonstration_cell_does_not_hide_the_hint(tmp_path):
+    """A course cell between the answer and the check raises because the answer is wrong: the row gives
+    the check's hint, not the demonstration's error."""
+    nb = solution_notebook()
+    nb.cells.insert(check(2), new_code_cell("assert double(1) == 2, 'the demonstration fails'"))
+    nb.cells[check(2)]["id"] = "demo"
+    (tmp_path / "solutions").mkdir()
+    nbformat.write(nb, tmp_path / "solutions" / f"{STEM}.ipynb")
+    submission = build_exercise(nb, f"solutions/{STEM}.ipynb")
+    submission.cells[solution(2)].source = "def double(x):\n    return x + 2"
+    rows = grade.grade_submission(f"{STEM}.ipynb", nbformat.writes(submission).encode(), root=tmp_path)
+    (row,) = [r for r in rows if r.exercise == LABELS[1]]
+    assert (row.status, row.detail) == ("failed", "`double(21)` is 23, expected 42. Hint: return twice x")
