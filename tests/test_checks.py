@@ -1,4 +1,6 @@
-"""lenet.checks: the comparison helpers, the hints, the clean tracebacks, and the checks of lesson 01."""
+"""lenet.checks: the comparison helpers, the hints, the clean tracebacks, the checks of lesson 01, mask checks that
+accept every valid tie-break, "by hand" checks that refuse torch's own function, and values typed from a stored
+output that fail on cases the notebook never shows."""
 from __future__ import annotations
 
 import inspect
@@ -150,7 +152,7 @@ def test_ipython_alone_would_still_show_the_raising_frame(shell, capsys):
 
 def test_an_error_in_the_learners_function_points_at_their_code(shell, capsys):
     shell.run_cell("from lenet import checks\ndef conv_out(size, kernel, stride=1, padding=0):\n"
-                   "    return size[0]\nchecks.check_01_conv_out(conv_out, 576)")
+                   "    return size[0]\nchecks.check_01_conv_out(conv_out, None)")
     out = capsys.readouterr().out
     assert "----> 3     return size[0]" in out and "TypeError: 'int' object is not subscriptable" in out
     assert not LIBRARY_FILE.search(out)
@@ -159,7 +161,8 @@ def test_an_error_in_the_learners_function_points_at_their_code(shell, capsys):
 # -------------------------------------------------------------------------- the checks of lesson 01
 
 def lesson_checks() -> list:
-    return [f for name, f in vars(checks).items() if name.startswith("check_") and name != "check_equal"]
+    helpers = ("check_equal", "check_mask")
+    return [f for name, f in vars(checks).items() if name.startswith("check_") and name not in helpers]
 
 
 def test_every_lesson_check_is_named_numbered_and_documented():
@@ -180,21 +183,32 @@ def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
+def fc1_inputs(size: int) -> int:
+    side = conv_out(conv_out(size, 3) // 2, 3) // 2
+    return 16 * side * side
+
+
+def accuracy(preds: torch.Tensor, labels: torch.Tensor) -> float:
+    return (preds == labels).sum().item() / len(preds)
+
+
 def confusion(true: torch.Tensor, pred: torch.Tensor, n: int = 10) -> torch.Tensor:
     return torch.bincount(true * n + pred, minlength=n * n).reshape(n, n)
+
+
+def most_confused(matrix: torch.Tensor) -> tuple[int, int]:
+    off = matrix * (1 - torch.eye(len(matrix), dtype=matrix.dtype))
+    return tuple(int(i) for i in torch.nonzero(off == off.max())[-1])  # the LAST of tied pairs: any one will do
 
 
 def test_lesson_01_checks_pass_on_right_answers(model, data, capsys):
     x = torch.zeros(8, 1, 28, 28)
     checks.check_01_batch_shapes(dict(lenet.layer_shapes(model, x)), model)
-    checks.check_01_conv_out(conv_out, 16 * 6 * 6)
+    checks.check_01_conv_out(conv_out, fc1_inputs)
     checks.check_01_param_counts(lambda c_in, c_out, k: lenet.count_parameters(torch.nn.Conv2d(c_in, c_out, k)),
                                  lambda n_in, n_out: lenet.count_parameters(torch.nn.Linear(n_in, n_out)))
-    preds = lenet.predict(model, data.test_x)
-    checks.check_01_accuracy((preds == data.test_y).sum().item() / len(preds), model, data)
-    m = confusion(data.test_y, preds)
-    off = m * (1 - torch.eye(10, dtype=torch.int64))
-    checks.check_01_confusion(confusion, tuple(int(i) for i in torch.nonzero(off == off.max())[0]), model, data)
+    checks.check_01_accuracy(accuracy, model, data)
+    checks.check_01_confusion(confusion, most_confused, model, data)
     assert capsys.readouterr().out.splitlines() == [f"Exercise {i} passed: {f.what}" for i, f in enumerate(
         [checks.check_01_batch_shapes, checks.check_01_conv_out, checks.check_01_param_counts,
          checks.check_01_accuracy, checks.check_01_confusion], 1)]
@@ -202,8 +216,9 @@ def test_lesson_01_checks_pass_on_right_answers(model, data, capsys):
 
 def test_lesson_01_checks_do_not_touch_the_global_random_generator(model, data):
     torch.manual_seed(5)
-    checks.check_01_conv_out(conv_out, 576)
+    checks.check_01_conv_out(conv_out, fc1_inputs)
     checks.check_01_param_counts(lambda a, b, k: b * a * k * k + b, lambda a, b: a * b + b)
+    checks.check_01_accuracy(accuracy, model, data)
     drawn = torch.rand(3)
     torch.manual_seed(5)
     assert torch.equal(drawn, torch.rand(3))
@@ -214,11 +229,14 @@ def test_lesson_01_checks_do_not_touch_the_global_random_generator(model, data):
     ("conv_out_without_stride", "Exercise 2: `wrong_conv_out(28, 3, stride=2, padding=1)` is 26, expected 14."),
     ("conv_out_true_division", "Exercise 2: `wrong_conv_out(28, 3, stride=1, padding=0)` is 26.0 (a float), "
                                "expected the int 26."),
-    ("fc1_without_pooling", "Exercise 2: `fc1_inputs_32` is 12544, expected 576."),
+    ("fc1_without_pooling", "Exercise 2: `wrong_fc1_inputs(28)` is 9216, expected 400."),
     ("params_without_bias", "Exercise 3: `conv_params(1, 6, 3)` is 54, expected 60."),
-    ("accuracy_as_a_count", "Exercise 4: `acc` is 967, expected 0.967."),
+    ("accuracy_as_a_count", "Exercise 4: `accuracy(tensor([3, 1, 4, 1]), tensor([3, 1, 5, 9]))` is 2, expected 0.5."),
     ("confusion_transposed", "Exercise 5: `confusion_matrix(tensor([0, 1, 1, 2, 2, 2]), tensor([0, 2, 1, 2, 0, 2]), 3)` is "),
-    ("pair_from_the_diagonal", "Exercise 5: `most_confused` is (0, 0), expected (5, 8): 6 test images of digit 5"),
+    ("pair_from_the_diagonal", "Exercise 5: `most_confused(torch.tensor([[5, 1, 0], [2, 7, 4], [0, 3, 9]]))` is "
+                               "(2, 2), expected (1, 2): the largest count off the diagonal is 4."),
+    ("pair_of_a_10_by_10_matrix", "Exercise 5: `most_confused(torch.tensor([[5, 1, 0], [2, 7, 4], [0, 3, 9]]))` is "
+                                  "(0, 5), expected (1, 2)"),
 ])
 def test_lesson_01_checks_fail_on_plausible_wrong_answers_with_a_hint(case, message, model, data):
     def wrong_conv_out(size, kernel, stride=1, padding=0):
@@ -233,20 +251,265 @@ def test_lesson_01_checks_fail_on_plausible_wrong_answers_with_a_hint(case, mess
     def confusion_matrix(true, pred, num_classes=10):
         return confusion(pred, true, num_classes)
 
+    def wrong_fc1_inputs(size):
+        return 16 * conv_out(conv_out(size, 3), 3) ** 2
+
     run = {
         "shapes_of_one_image": lambda: checks.check_01_batch_shapes(
             dict(lenet.layer_shapes(model, torch.zeros(1, 1, 28, 28))), model),
-        "conv_out_without_stride": lambda: checks.check_01_conv_out(wrong_conv_out, 576),
-        "conv_out_true_division": lambda: checks.check_01_conv_out(wrong_conv_out, 576),
-        "fc1_without_pooling": lambda: checks.check_01_conv_out(conv_out, 16 * 28 * 28),
+        "conv_out_without_stride": lambda: checks.check_01_conv_out(wrong_conv_out, fc1_inputs),
+        "conv_out_true_division": lambda: checks.check_01_conv_out(wrong_conv_out, fc1_inputs),
+        "fc1_without_pooling": lambda: checks.check_01_conv_out(conv_out, wrong_fc1_inputs),
         "params_without_bias": lambda: checks.check_01_param_counts(conv_params, linear_params),
-        "accuracy_as_a_count": lambda: checks.check_01_accuracy(
-            (lenet.predict(model, data.test_x) == data.test_y).sum().item(), model, data),
-        "confusion_transposed": lambda: checks.check_01_confusion(confusion_matrix, (5, 8), model, data),
-        "pair_from_the_diagonal": lambda: checks.check_01_confusion(confusion, (0, 0), model, data),
+        "accuracy_as_a_count": lambda: checks.check_01_accuracy(lambda p, l: (p == l).sum().item(), model, data),
+        "confusion_transposed": lambda: checks.check_01_confusion(confusion_matrix, most_confused, model, data),
+        "pair_from_the_diagonal": lambda: checks.check_01_confusion(
+            confusion, lambda m: divmod(int(m.argmax()), m.shape[1]), model, data),
+        "pair_of_a_10_by_10_matrix": lambda: checks.check_01_confusion(
+            confusion, lambda m: divmod(int((m - torch.diag(torch.diag(m))).argmax()), 10), model, data),
     }[case]
     e = failure(run)
     assert type(e) is CheckFailed
     assert message in str(e)
     hint = str(e).split("\nHint: ", 1)[1]
     assert re.search(r"torch|lenet|help\(|//", hint), hint  # the hint names an API or the operator to use
+
+
+# -------------------------------------------- values typed from a stored output fail on unseen cases
+
+def test_most_confused_accepts_any_pair_among_tied_ones(model, data):
+    matrix = torch.tensor([[9, 2, 0, 2], [1, 8, 0, 0], [2, 0, 7, 1], [0, 0, 0, 6]])  # the check's tied case
+    first = divmod(int((matrix - torch.diag(torch.diag(matrix))).argmax()), 4)
+    assert first != most_confused(matrix) == (2, 0)  # the test's own answer breaks the tie another way
+    checks.check_01_confusion(confusion, most_confused, model, data)
+
+
+@pytest.mark.parametrize("case", ["accuracy", "most_confused", "fc1_inputs", "names_after_pruning", "second_amount",
+                                  "zeros_after", "lenet_macs"])
+def test_a_value_typed_from_a_stored_output_fails_with_a_hint(case, model, data):
+    """Each typed answer is right for the notebook's own case (the old exercise accepted it), wrong elsewhere."""
+    preds = lenet.predict(model, data.test_x)
+    names = (["weight_orig", "bias_orig"], ["weight_orig", "bias_orig", "weight_mask", "bias_mask"])  # notebook 03
+    count = lenet.checks.reference.torch_pruned_count
+    typed, right_on_the_notebooks_case, run = {
+        "accuracy": (0.967, lambda: abs(accuracy(preds, data.test_y) - 0.967) < 1e-9,
+                     lambda: checks.check_01_accuracy(lambda p, l: 0.967, model, data)),
+        "most_confused": ((5, 8), lambda: most_confused(confusion(data.test_y, preds)) == (5, 8),
+                          lambda: checks.check_01_confusion(confusion, lambda m: (5, 8), model, data)),
+        "fc1_inputs": (576, lambda: fc1_inputs(32) == 576,
+                       lambda: checks.check_01_conv_out(conv_out, lambda size: 576)),
+        "names_after_pruning": (names, lambda: True,
+                                lambda: checks.check_03_names_after_pruning(lambda p, b, pr: names)),
+        "second_amount": (0.75, lambda: (0.9 - 0.6) / (1 - 0.6) == pytest.approx(0.75),
+                          lambda: checks.check_07_prune_again(
+                              lambda n, amounts: count(n, amounts), lambda now, target: 0.75)),
+        "zeros_after": (259, lambda: round(0.3 * 864) == 259,
+                        lambda: checks.check_06_zero_counts(lambda shape, amount, dim=None: 259)),
+        "lenet_macs": (199_968, lambda: True, lambda: checks.check_08_macs(
+            lambda conv, h, w: conv.out_channels * conv.in_channels * 9 * conv_out(h, 3) * conv_out(w, 3),
+            lambda linear: linear.in_features * linear.out_features, lambda model: 199_968)),
+    }[case]
+    assert right_on_the_notebooks_case(), typed
+    e = failure(run)
+    assert type(e) is CheckFailed and "\nHint: " in str(e)
+
+
+def test_moved_and_leaked_typed_from_the_output_fails_on_another_pruned_model(data):
+    x, y = data.train_x[:64], data.train_y[:64]
+
+    def train_step(model, x, y, weight_decay=0.0):
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=weight_decay)
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    def typed(model, x, y, weight_decay):
+        return (0, 0) if weight_decay == 0 else (40837, 0)
+
+    def counted(model, x, y, weight_decay):
+        pruned = model.fc1.weight_mask == 0
+        before = model.fc1.weight_orig.detach().clone()
+        train_step(model, x, y, weight_decay)
+        moved = int((model.fc1.weight_orig[pruned] != before[pruned]).sum())
+        return moved, int(torch.count_nonzero((model.fc1.weight_orig * model.fc1.weight_mask)[pruned]))
+
+    model = lenet.prune_model(lenet.pretrained(), 0.8, scope="global")
+    assert counted(model, x, y, 0.01) == typed(model, x, y, 0.01)  # right on the notebook's own model
+    e = failure(checks.check_07_training_step, train_step, typed, x, y)
+    assert "an untrained LeNet with 60% of fc1 pruned at random" in str(e) and "\nHint: " in str(e)
+    checks.check_07_training_step(train_step, counted, x, y)
+
+
+# ------------------------------------------------------------- masks: every valid tie-break passes
+
+def _smallest(scores: torch.Tensor, k: int, last: bool) -> torch.Tensor:
+    """Indices of the k smallest scores, ties broken towards the first (or the last) index, not as torch.topk does."""
+    if last:
+        return scores.numel() - 1 - torch.argsort(scores.flip(0), stable=True)[:k]
+    return torch.argsort(scores, stable=True)[:k]
+
+
+def l1_mask_ties(last: bool):
+    def l1_mask(t: torch.Tensor, amount) -> torch.Tensor:
+        mask = torch.ones_like(t)
+        mask.view(-1)[_smallest(t.abs().flatten(), lenet.entries_to_prune(amount, t.numel()), last)] = 0
+        return mask
+    return l1_mask
+
+
+def l1_mask_skips_the_smallest(t: torch.Tensor, amount) -> torch.Tensor:
+    """Exactly k zeros, but on ranks 2..k+1: a wrong answer whatever the tie rule."""
+    k = lenet.entries_to_prune(amount, t.numel())
+    mask = torch.ones_like(t)
+    if 0 < k < t.numel():
+        mask.view(-1)[torch.argsort(t.abs().flatten(), stable=True)[1:k + 1]] = 0
+    elif k:
+        mask.zero_()
+    return mask
+
+
+def again_mask_ties(last: bool):
+    def again_mask(weight: torch.Tensor, old_mask: torch.Tensor, amount) -> torch.Tensor:
+        kept = old_mask == 1
+        scores = weight[kept].abs()
+        partial = torch.ones_like(scores)
+        partial[_smallest(scores, lenet.entries_to_prune(amount, scores.numel()), last)] = 0
+        mask = old_mask.clone()
+        mask[kept] = partial
+        return mask
+    return again_mask
+
+
+def again_mask_skips_the_smallest(weight: torch.Tensor, old_mask: torch.Tensor, amount) -> torch.Tensor:
+    kept = old_mask == 1
+    mask = old_mask.clone()
+    mask[kept] = l1_mask_skips_the_smallest(weight[kept], amount)
+    return mask
+
+
+def torch_l1_mask(t: torch.Tensor, amount) -> torch.Tensor:
+    return torch.nn.utils.prune.L1Unstructured(amount).compute_mask(t, torch.ones_like(t))
+
+
+def test_the_tie_cases_really_break_ties_another_way_than_torch():
+    """Of the two tie-breaks the next tests use, at least one differs from torch's topk on the checks' tie cases."""
+    ties = torch.tensor([0.5, -0.1, 0.1, 0.3, -0.1, 0.2])
+    assert any(not torch.equal(l1_mask_ties(last)(ties, 2), torch_l1_mask(ties, 2)) for last in (False, True))
+    weight = torch.tensor([0.0, 0.3, -0.2, 0.0, 0.2, 0.5, -0.2, 0.0])
+    old_mask = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0])
+    holder = torch.nn.Module()
+    holder.weight = torch.nn.Parameter(weight.clone())
+    torch.nn.utils.prune.custom_from_mask(holder, "weight", old_mask)
+    torch.nn.utils.prune.l1_unstructured(holder, "weight", amount=2)
+    assert any(not torch.equal(again_mask_ties(last)(weight, old_mask, 2), holder.weight_mask)
+               for last in (False, True))
+
+
+@pytest.mark.parametrize("last", [False, True], ids=["first-ties", "last-ties"])
+def test_l1_mask_accepts_another_valid_tie_break_and_rejects_a_wrong_choice(last, capsys):
+    checks.check_03_l1_mask(l1_mask_ties(last))
+    assert capsys.readouterr().out.startswith("Exercise 4 passed")
+    e = failure(checks.check_03_l1_mask, l1_mask_skips_the_smallest)
+    assert "it must prune the 16 entries with the smallest |t|" in str(e) and "\nHint: " in str(e)
+
+
+@pytest.mark.parametrize("last", [False, True], ids=["first-ties", "last-ties"])
+def test_again_mask_accepts_another_valid_tie_break_and_rejects_a_wrong_choice(last, capsys):
+    checks.check_04_again_mask(again_mask_ties(last))
+    assert capsys.readouterr().out.startswith("Exercise 2 passed")
+    e = failure(checks.check_04_again_mask, again_mask_skips_the_smallest)
+    assert "with the smallest |weight|" in str(e) and "\nHint: " in str(e)
+
+
+@pytest.mark.parametrize("mine, message", [
+    (torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0]), None),  # torch's choice
+    (torch.tensor([1.0, 1.0, 0.0, 1.0, 0.0, 1.0]), None),  # another pair of the three tied entries
+    (torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 1.0]), "prunes 3 entries, expected 2"),
+    (torch.tensor([1.0, 0.0, 1.0, 1.0, 1.0, 0.0]), "prunes the entry at index (5,) (|t| = 0.2) but keeps the one at "
+                                                   "index (2,) (|t| = 0.1)"),
+    (torch.tensor([1.0, 0.5, 1.0, 1.0, 0.0, 1.0]), "holds 0.5 at index (1,)"),
+    (torch.tensor([True, False, True, True, False, True]), "has dtype torch.bool, expected torch.float32"),
+])
+def test_check_mask_accepts_any_valid_choice_among_ties_and_names_the_problem(mine, message):
+    t = torch.tensor([0.5, -0.1, 0.1, 0.3, -0.1, 0.2])
+    expected = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+    if message is None:
+        checks.check_mask("m", mine, expected, t.abs(), "h", score="|t|")
+    else:
+        e = failure(checks.check_mask, "m", mine, expected, t.abs(), "h", score="|t|")
+        assert message in str(e) and str(e).endswith("\nHint: h")
+
+
+def test_check_mask_keeps_entries_outside_free_as_they_are():
+    old = torch.tensor([0.0, 1.0, 1.0, 1.0])
+    scores = torch.tensor([0.0, 0.1, 0.2, 0.3])
+    checks.check_mask("m", torch.tensor([0.0, 0.0, 1.0, 1.0]), torch.tensor([0.0, 0.0, 1.0, 1.0]), scores, "h",
+                      free=old == 1)
+    e = failure(checks.check_mask, "m", torch.tensor([1.0, 0.0, 0.0, 1.0]), torch.tensor([0.0, 0.0, 1.0, 1.0]),
+                scores, "h", free=old == 1)
+    assert "is 1.0 at index (0,), expected 0.0: that entry is not the method's to choose" in str(e)
+
+
+# -------------------------------------------------- "by hand": torch's own function fails the check
+
+def test_calling_torch_in_a_by_hand_exercise_fails_and_torch_is_restored():
+    prune = torch.nn.utils.prune
+    before = (prune.l1_unstructured, prune.L1Unstructured.compute_mask, prune.remove, prune.BasePruningMethod.remove)
+
+    def l1_mask_by_torch(t, amount):
+        holder = torch.nn.Module()
+        holder.weight = torch.nn.Parameter(t.clone())
+        prune.l1_unstructured(holder, name="weight", amount=amount)
+        return holder.weight_mask
+
+    def l1_mask_swallowing_the_error(t, amount):
+        try:
+            return torch_l1_mask(t, amount)
+        except Exception:  # noqa: BLE001 - the learner hides the refusal; the check still sees it
+            return torch.ones_like(t)
+
+    def my_remove_by_torch(module, name):
+        prune.remove(module, name)
+        return module
+
+    e = failure(checks.check_03_l1_mask, l1_mask_by_torch)
+    assert "your code calls `prune.l1_unstructured`" in str(e) and "\nHint: " in str(e)
+    e = failure(checks.check_03_l1_mask, l1_mask_swallowing_the_error)
+    assert "your code calls `prune.L1Unstructured.compute_mask`" in str(e)
+    e = failure(checks.check_04_remove, my_remove_by_torch)
+    assert "your code calls `prune.remove`" in str(e)
+    assert (prune.l1_unstructured, prune.L1Unstructured.compute_mask, prune.remove,
+            prune.BasePruningMethod.remove) == before
+    layer = torch.nn.Linear(3, 2)
+    prune.l1_unstructured(layer, "weight", amount=2)  # torch works again after the checks
+    prune.remove(layer, "weight")
+    assert int((layer.weight == 0).sum()) == 2
+
+
+def ln_mask_ties(last: bool):
+    def ln_structured_mask(t, amount, n, dim):
+        n_prune = amount if isinstance(amount, int) else round(amount * t.shape[dim])
+        norms = torch.linalg.vector_norm(t, ord=n, dim=[d for d in range(t.dim()) if d != dim])
+        return torch.ones_like(t).index_fill_(dim, _smallest(norms, n_prune, last), 0.0)
+    return ln_structured_mask
+
+
+def global_masks_ties(last: bool):
+    def global_l1_masks(tensors, amount):
+        scores = torch.cat([t.detach().abs().flatten() for t in tensors])
+        mask = torch.ones_like(scores)
+        mask[_smallest(scores, amount if isinstance(amount, int) else round(amount * scores.numel()), last)] = 0
+        return [piece.view_as(t) for piece, t in zip(mask.split([t.numel() for t in tensors]), tensors)]
+    return global_l1_masks
+
+
+def shares_and_threshold(tensors, masks):
+    all_abs = torch.cat([t.detach().abs().flatten() for t in tensors])
+    return [1 - m.mean().item() for m in masks], all_abs[torch.cat([m.flatten() for m in masks]) == 0].max().item()
+
+
+@pytest.mark.parametrize("last", [False, True], ids=["first-ties", "last-ties"])
+def test_structured_and_global_masks_accept_any_valid_tie_break(last, capsys):
+    checks.check_06_ln_structured_mask(ln_mask_ties(last))
+    checks.check_06_global_l1(global_masks_ties(last), shares_and_threshold)
+    assert [line.split(" passed")[0] for line in capsys.readouterr().out.splitlines()] == ["Exercise 2", "Exercise 3"]

@@ -10,7 +10,7 @@ The building blocks live in :mod:`lenet.checks.core`, torch's reference answers 
 in :mod:`lenet.checks.reference`, and the checks of lesson NN in ``lenet.checks.lessonNN``. How to write
 an exercise and its check: docs/authoring.md.
 """
-from .core import CheckFailed, NotAttempted, call, check_equal, describe_call, exercise, fail
+from .core import CheckFailed, NotAttempted, by_hand, call, check_equal, check_mask, describe_call, exercise, fail
 from .lesson01 import (
     check_01_accuracy,
     check_01_batch_shapes,
@@ -51,7 +51,8 @@ from .lesson07 import (
 from .lesson08 import check_08_break_even, check_08_csr_bytes, check_08_macs, check_08_shrink, check_08_values_and_bits
 
 __all__ = [
-    "CheckFailed", "NotAttempted", "call", "check_equal", "describe_call", "exercise", "fail", "check_01_accuracy",
+    "CheckFailed", "NotAttempted", "by_hand", "call", "check_equal", "check_mask", "describe_call", "exercise", "fail",
+    "check_01_accuracy",
     "check_01_batch_shapes", "check_01_confusion", "check_01_conv_out", "check_01_param_counts", "check_02_kinds",
     "check_02_standardize", "check_02_state_dict_keys", "check_02_tensor_kinds", "check_03_errors",
     "check_03_l1_mask", "check_03_n_pruned", "check_03_names_after_pruning", "check_03_random_mask",

@@ -7,6 +7,9 @@
   int is required, 26.0 is not 26), floats (tolerance), bools, strings, tuples/lists/``torch.Size``
   (element by element), dicts (keys, then values) and sets.
 - :func:`call` calls a function the learner wrote and :func:`describe_call` names such a call in a hint.
+- :func:`check_mask` accepts any valid pruning mask: the right number of zeros, none of them on an entry that
+  scores higher than a kept one, so that every choice among ties passes (torch's ``topk`` is one of them).
+- :func:`by_hand` makes the torch functions an exercise re-implements raise while the learner's code runs.
 - :func:`fail` raises :class:`CheckFailed` for a comparison ``check_equal`` cannot express;
   :func:`require_answer` raises :class:`NotAttempted` while an answer is still ``None`` or ``...``.
 - :func:`show`, :func:`type_name` and :func:`as_number` write values the way hints show them.
@@ -15,11 +18,12 @@ Introduced in solutions/01_load_lenet.ipynb.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import numbers
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, ParamSpec
 
@@ -307,3 +311,92 @@ def call(fn: object, *args: Any, **kwargs: Any) -> Any:
 def describe_call(fn: object, *args: Any, **kwargs: Any) -> str:
     """``"name(arg, ..., key=value)"``: how a call of the learner's function is named in a hint."""
     return _call_text(fn, args, kwargs) if callable(fn) else "your function"
+
+
+def check_mask(name: str, mine: object, expected: torch.Tensor, scores: torch.Tensor, hint: str, *,
+               free: torch.Tensor | None = None, rtol: float = 0.0, score: str = "score") -> None:
+    """Raise :class:`CheckFailed` unless ``mine`` is a valid pruning mask, like ``expected`` up to ties.
+
+    Valid: same shape and dtype as ``expected``, only 0s and 1s, equal to ``expected`` outside ``free``, and inside
+    ``free`` (the entries the method chooses among; all by default) as many zeros as ``expected``, none of them on
+    an entry whose score is larger than the score of an entry kept. Among entries tied at the cut any choice passes,
+    so ``torch.topk``'s choice is one answer, not the only one.
+
+    Args:
+        name: how the answer is called in the message, e.g. ``"l1_mask(t, 2)"``.
+        mine: the learner's mask.
+        expected: torch's mask (float 0/1, the shape of the pruned tensor).
+        scores: what the method ranks, one per entry of ``expected`` (``t.abs()``; a slice's norm repeated over the
+            slice for structured pruning).
+        hint: where to look; appended to every failure.
+        free: bool tensor, the entries up for choice (``old_mask == 1`` when a tensor is pruned again).
+        rtol: scores this close count as tied (for norms that the learner may sum in another order).
+        score: how a score is called in the message (``"|t|"``, ``"norm"``).
+    """
+    __tracebackhide__ = True
+    require_answer(name, mine, hint)
+    if not isinstance(mine, torch.Tensor) or mine.shape != expected.shape or mine.dtype != expected.dtype:
+        fail(difference(name, mine, expected) or f"`{name}` is not a mask like torch's.", hint)
+    mine = mine.detach().cpu()
+    expected, scores = expected.detach().cpu(), scores.detach().cpu().to(torch.float64)
+    if torch.equal(mine, expected):
+        return
+    odd = (mine != 0) & (mine != 1)
+    if bool(odd.any()):
+        first = tuple(odd.nonzero()[0].tolist())
+        fail(f"`{name}` holds {mine[first].item()!r} at index {first}: a mask holds only 0s and 1s.", hint)
+    free = torch.ones_like(expected, dtype=torch.bool) if free is None else free.cpu().bool()
+    fixed = ~free & (mine != expected)
+    if bool(fixed.any()):
+        first = tuple(fixed.nonzero()[0].tolist())
+        fail(f"`{name}` is {mine[first].item()!r} at index {first}, expected {expected[first].item()!r}: that entry "
+             "is not the method's to choose.", hint)
+    zeros, want = int((free & (mine == 0)).sum()), int((free & (expected == 0)).sum())
+    if zeros != want:
+        fail(f"`{name}` prunes {zeros} entries, expected {want}.", hint)
+    pruned, kept = free & (mine == 0), free & (mine == 1)
+    if bool(pruned.any()) and bool(kept.any()):
+        worst, best = scores[pruned].max(), scores[kept].min()
+        if worst > best * (1 + rtol):
+            at_worst = tuple((pruned & (scores == worst)).nonzero()[0].tolist())
+            at_best = tuple((kept & (scores == best)).nonzero()[0].tolist())
+            fail(f"`{name}` prunes the entry at index {at_worst} ({score} = {worst.item():.6g}) but keeps the one at "
+                 f"index {at_best} ({score} = {best.item():.6g}): it must prune the {want} entries with the smallest "
+                 f"{score} (any choice among entries tied at the cut is accepted).", hint)
+
+
+@contextlib.contextmanager
+def by_hand(*targets: tuple[object, str, str], hint: str) -> Iterator[None]:
+    """Inside the block, calling one of ``targets`` fails the check: an exercise done by hand may not call torch's own.
+
+    Each target is ``(owner, attribute, shown name)``, e.g. ``(prune.L1Unstructured, "compute_mask",
+    "prune.L1Unstructured.compute_mask")``: the attribute is replaced by a function that raises
+    :class:`CheckFailed` naming it, and restored when the block ends, whatever happens. A call the learner's
+    code caught and went past still fails when the block ends. Run only the learner's code inside the block,
+    never torch's reference answer.
+    """
+    __tracebackhide__ = True
+    used: list[str] = []
+    # (owner, attribute, its own value or None when it was inherited): what the end of the block puts back
+    saved = [(owner, attr, vars(owner).get(attr)) for owner, attr, _ in targets]
+
+    def refusal(shown: str) -> Callable[..., NoReturn]:
+        def refuse(*args: Any, **kwargs: Any) -> NoReturn:
+            __tracebackhide__ = True
+            used.append(shown)
+            raise CheckFailed(f"your code calls `{shown}`: this exercise asks you to compute it yourself.\n"
+                              f"Hint: {hint}")
+        return refuse
+
+    try:
+        for owner, attr, shown in targets:
+            setattr(owner, attr, refusal(shown))
+        yield
+    finally:
+        for owner, attr, original in reversed(saved):
+            if original is None:
+                delattr(owner, attr)
+            else:
+                setattr(owner, attr, original)
+    if used:
+        fail(f"your code calls `{used[0]}`: this exercise asks you to compute it yourself.", hint)

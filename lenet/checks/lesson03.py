@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from .core import call, check_equal, describe_call, exercise, fail, show
-from .reference import tensor_holder, torch_pruned_count
+from .core import by_hand, call, check_equal, check_mask, describe_call, exercise, fail, show
+from .reference import quiet_build, tensor_holder, torch_pruned_count
 
 
 @exercise(1, "n_pruned(amount, n) counts like torch: a float is a fraction rounded half to even, an int a count")
@@ -27,31 +27,62 @@ def check_03_n_pruned(n_pruned: Callable[[float | int, int], int]) -> None:
                     "Test the type with `isinstance(amount, int)`.")
 
 
-@exercise(2, "the parameter names and state_dict keys after pruning weight, then bias")
-def check_03_names_after_pruning(param_names: list[str], keys: list[str]) -> None:
-    """``param_names`` and ``keys`` list ``named_parameters()`` and ``state_dict()`` of a Conv2d pruned on both tensors.
+def _names_case(label: str, build: Callable[[], nn.Module], pruned: list[str]) -> tuple[str, nn.Module, list[str]]:
+    """(label, a module built without the global RNG, the names to prune in turn)."""
+    return label, quiet_build(build), pruned
+
+
+def _torch_names_after(module: nn.Module, pruned: list[str]) -> tuple[list[str], list[str]]:
+    """torch's own (named_parameters() names, state_dict() keys) after pruning each name in turn."""
+    for name in pruned:
+        prune.identity(module, name)
+    return [n for n, _ in module.named_parameters(recurse=False)], list(module.state_dict())
+
+
+def _three_parameters() -> nn.Module:
+    module = nn.Module()
+    for name in ("a", "b", "c"):
+        module.register_parameter(name, nn.Parameter(torch.ones(2)))
+    return module
+
+
+@exercise(2, "names_after_pruning predicts named_parameters() and state_dict() after pruning, in any order")
+def check_03_names_after_pruning(names_after_pruning: Callable[[list[str], list[str], list[str]],
+                                                               tuple[list[str], list[str]]]) -> None:
+    """``names_after_pruning(params, buffers, pruned)`` is ``(parameter names, state_dict keys)`` of a module with
+    these parameters and persistent buffers (in order) after pruning each name of ``pruned`` in turn.
 
     Introduced in solutions/03_random_unstructured.ipynb.
     """
     __tracebackhide__ = True
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        conv = nn.Conv2d(1, 6, 3)
-        prune.random_unstructured(conv, name="weight", amount=0.3)
-        prune.random_unstructured(conv, name="bias", amount=0.3)
-    check_equal("param_names", param_names, [name for name, _ in conv.named_parameters()],
-                "pruning `name` deletes the parameter `name` and registers the same tensor again as `name_orig`, "
-                "so it goes to the END of the parameters: after the weight, [bias, weight_orig]; then the bias "
-                "moves behind it. The masks are buffers, and `weight` and `bias` are plain attributes now.")
-    check_equal("keys", keys, list(conv.state_dict()),
-                "`state_dict()` holds the parameters first (in the order of `named_parameters()`), then the "
-                "persistent buffers (`weight_mask`, then `bias_mask`); the plain attributes `weight` and `bias` "
-                "are not saved.")
+    hint = ("pruning `name` deletes the parameter `name` and registers the same tensor again as `name + '_orig'`, "
+            "so it goes to the END of the parameters; the mask is a new buffer `name + '_mask'`, after the buffers "
+            "already there. `state_dict()` holds the parameters first, in that order, then the persistent buffers; "
+            "the plain attribute `name` is not saved. Compare with `prune.identity(module, name)` on a real module.")
+    cases = [
+        _names_case("nn.Conv2d(1, 6, 3), pruning 'weight' then 'bias'", lambda: nn.Conv2d(1, 6, 3), ["weight", "bias"]),
+        _names_case("nn.Conv2d(1, 6, 3), pruning 'bias' then 'weight'", lambda: nn.Conv2d(1, 6, 3), ["bias", "weight"]),
+        _names_case("nn.Linear(4, 3), pruning 'weight'", lambda: nn.Linear(4, 3), ["weight"]),
+        _names_case("nn.Linear(4, 3, bias=False), pruning 'weight'", lambda: nn.Linear(4, 3, bias=False), ["weight"]),
+        _names_case("nn.BatchNorm1d(3), pruning 'weight'", lambda: nn.BatchNorm1d(3), ["weight"]),
+        _names_case("a module with parameters a, b, c, pruning 'c' then 'a'", _three_parameters, ["c", "a"]),
+    ]
+    for label, module, pruned in cases:
+        params = [n for n, _ in module.named_parameters(recurse=False)]
+        buffers = [n for n in module.state_dict() if n not in params]
+        expected = _torch_names_after(module, pruned)
+        got = call(names_after_pruning, list(params), list(buffers), list(pruned))
+        what = f"names_after_pruning({params}, {buffers}, {pruned}) for {label}"
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            fail(f"`{what}` is {show(got)}, expected a pair (parameter names, state_dict keys).", hint)
+        check_equal(f"the parameter names of {what}", got[0], expected[0], hint)
+        check_equal(f"the state_dict keys of {what}", got[1], expected[1], hint)
 
 
-#: The calls of exercise 3: (name, amount) for prune.random_unstructured on a fresh conv1.
-BAD_CALLS = [("weight", 1.5), ("weight", -0.1), ("weight", 100), ("weight", 54), ("weight", "x"),
-             ("weight", True), ("weigth", 0.3)]
+#: The calls of exercise 3: (name, amount) for prune.random_unstructured on a fresh conv1 (54 weights, 6 biases).
+#: None of them is in notebook 03, which showed 1.5, -0.1, 100, "x", True and "weigth".
+BAD_CALLS = [("weight", 1.0), ("weight", 55), ("bias", 6), ("bias", 7), ("weight", False), ("weight", None),
+             ("Weight", 0.3), ("weight", -1)]
 
 
 @exercise(3, "what each bad call of prune.random_unstructured raises")
@@ -73,10 +104,11 @@ def check_03_errors(outcomes: list[str]) -> None:
                 expected.append(type(e).__name__)
     if isinstance(outcomes, (list, tuple)):
         outcomes = [o.__name__ if isinstance(o, type) and issubclass(o, BaseException) else o for o in outcomes]
-    hint = ("write the exception's class name as a string ('ValueError'), or 'ok' when the call succeeds. "
-            "A float must lie in [0, 1] and an int in [0, n] (ValueError, with n = 54 weights here); "
-            "a str is not a number (TypeError); a bool passes the checks as an int and fails in `topk` "
-            "(TypeError); a misspelled name is a missing attribute.")
+    hint = ("write the exception's class name as a string ('ValueError'), or 'ok' when the call succeeds, one per "
+            f"call ({len(BAD_CALLS)} in all). A float must lie in [0, 1] (1.0 prunes everything) and an int in [0, n], "
+            "n being the entries of the tensor named (54 weights, 6 biases), else ValueError; anything that is not a "
+            "number is a TypeError; a bool is an int: True reaches `topk` and fails there, but False prunes 0 "
+            "entries and never calls `topk`; names are case-sensitive, and a missing one is an AttributeError.")
     if isinstance(outcomes, (list, tuple)) and len(outcomes) == len(expected):
         for i, ((name, amount), mine, right) in enumerate(zip(BAD_CALLS, outcomes, expected)):
             if mine != right:
@@ -92,9 +124,15 @@ def _torch_l1_mask(t: torch.Tensor, amount: float | int) -> torch.Tensor:
     return holder.weight_mask
 
 
-@exercise(4, "l1_mask equals torch's L1-unstructured mask, ties included")
+#: Exercise 4 must compute the mask itself: calling torch's L1 pruning fails the check.
+_L1_BY_HAND = ((prune.L1Unstructured, "compute_mask", "prune.L1Unstructured.compute_mask"),
+               (prune, "l1_unstructured", "prune.l1_unstructured"))
+
+
+@exercise(4, "l1_mask prunes exactly the k smallest |t| like torch's L1-unstructured mask, ties included")
 def check_03_l1_mask(l1_mask: Callable[[torch.Tensor, float | int], torch.Tensor]) -> None:
-    """``l1_mask(t, amount)`` returns the mask ``prune.l1_unstructured`` computes for ``t``, bit for bit.
+    """``l1_mask(t, amount)`` returns a mask like ``prune.l1_unstructured``'s for ``t``: the same number of zeros,
+    on entries with the smallest ``|t|``; among entries tied at the cut any choice is accepted.
 
     Introduced in solutions/03_random_unstructured.ipynb.
     """
@@ -113,16 +151,15 @@ def check_03_l1_mask(l1_mask: Callable[[torch.Tensor, float | int], torch.Tensor
     for label, t, amount in cases:
         expected = _torch_l1_mask(t, amount)
         what = f"{getattr(l1_mask, '__name__', 'l1_mask')}({label}, {amount!r})"
-        mine = call(l1_mask, t.clone(), amount)
         k = int((expected == 0).sum())
-        hint = (f"torch zeroes exactly k = {k} entries (the count rules of exercise 1), those that "
-                "`torch.topk(t.abs().flatten(), k, largest=False).indices` returns, and keeps the rest at 1, in a "
-                "float mask shaped like t (`torch.ones_like(t)`). A threshold from `torch.kthvalue` prunes every "
-                "entry equal to it, so on ties it prunes more than k; `topk` picks exactly k. "
-                "k = 0 needs no call at all (`kthvalue` refuses k = 0).")
-        if isinstance(mine, torch.Tensor) and mine.shape == expected.shape and int((mine == 0).sum()) != k:
-            fail(f"`{what}` has {int((mine == 0).sum())} zeros, expected {k}.", hint)
-        check_equal(what, mine, expected, hint)
+        hint = (f"prune exactly k = {k} entries (the count rules of exercise 1): the k smallest of `t.abs()`, "
+                "e.g. the indices `torch.topk(t.abs().flatten(), k, largest=False).indices`, and keep the rest at 1, "
+                "in a float mask shaped like t (`torch.ones_like(t)`). A threshold from `torch.kthvalue` prunes every "
+                "entry equal to it, so on ties it prunes more than k; when entries tie at the cut, any k of them "
+                "will do. k = 0 needs no call at all (`kthvalue` refuses k = 0).")
+        with by_hand(*_L1_BY_HAND, hint=hint):
+            mine = call(l1_mask, t.clone(), amount)
+        check_mask(what, mine, expected, t.abs(), hint, score="|t|")
 
 
 @exercise(5, "random_mask reproduces prune.random_unstructured's seeded mask with its own torch.Generator")
@@ -144,7 +181,9 @@ def check_03_random_mask(random_mask: Callable[[torch.Tensor, float | int, int],
             torch.manual_seed(seed)
             holder = tensor_holder(t)
             prune.random_unstructured(holder, name="weight", amount=amount)
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), by_hand(
+                (prune.RandomUnstructured, "compute_mask", "prune.RandomUnstructured.compute_mask"),
+                (prune, "random_unstructured", "prune.random_unstructured"), hint=hint):
             torch.manual_seed(12345)
             mine = call(random_mask, t.clone(), amount, seed)
             after = torch.rand(4)

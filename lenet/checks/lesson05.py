@@ -10,7 +10,7 @@ from torch.nn.utils import prune
 
 from ..checkpoints import refresh_pruned
 from ..model import LeNet
-from .core import call, check_equal, exercise, fail, show, type_name
+from .core import call, check_equal, describe_call, exercise, fail, show, type_name
 from .reference import quiet_build, quiet_pretrained
 
 
@@ -19,31 +19,31 @@ def _tensor_bytes(state: Mapping[str, torch.Tensor], prefix: str) -> int:
     return sum(t.numel() * t.element_size() for key, t in state.items() if key.startswith(prefix))
 
 
-@exercise(1, "a pruned fc1 costs weight_orig + weight_mask + bias in a state_dict, whatever the amount")
-def check_05_bytes(dense_bytes: int, pruned_bytes: int, pruned_90_bytes: int) -> None:
-    """The bytes of fc1's tensors in LeNet's state_dict: dense, with 30% and with 90% of its weight pruned.
+def _linear_bytes(n_in: int, n_out: int, amount: float | int | None) -> int:
+    """torch's own answer: the bytes of nn.Linear(n_in, n_out)'s state_dict, its weight L1-pruned by ``amount``."""
+    layer = quiet_build(lambda: nn.Linear(n_in, n_out))
+    if amount is not None:
+        prune.l1_unstructured(layer, "weight", amount=amount)
+    return _tensor_bytes(layer.state_dict(), "")
+
+
+@exercise(1, "a pruned linear layer costs weight_orig + weight_mask + bias in a state_dict, whatever the amount")
+def check_05_bytes(linear_bytes: Callable[[int, int, float | int | None], int]) -> None:
+    """``linear_bytes(n_in, n_out, amount)``: the bytes of ``nn.Linear(n_in, n_out)``'s state_dict, dense for
+    ``amount=None``, else after ``prune.l1_unstructured(layer, "weight", amount)``.
 
     Introduced in solutions/05_saving_and_loading.ipynb.
     """
     __tracebackhide__ = True
-
-    def fc1_bytes(amount: float | None) -> int:
-        model = quiet_build(LeNet)
-        if amount is not None:
-            prune.l1_unstructured(model.fc1, "weight", amount=amount)
-        return _tensor_bytes(model.state_dict(), "fc1.")
-
-    check_equal("dense_bytes", dense_bytes, fc1_bytes(None),
-                hint="fc1 holds a weight of 120 x 400 and a bias of 120 numbers, float32: 4 bytes each. "
-                     "torch counts `t.numel() * t.element_size()` for every key starting with 'fc1.'.")
-    check_equal("pruned_bytes", pruned_bytes, fc1_bytes(0.3),
-                hint="after prune.l1_unstructured(model.fc1, 'weight', ...) the state_dict holds weight_orig "
-                     "AND weight_mask, both float32 of the weight's shape (120 x 400), plus the bias, which "
-                     "was not pruned and is stored once.")
-    check_equal("pruned_90_bytes", pruned_90_bytes, fc1_bytes(0.9),
-                hint="the amount does not change the bytes: weight_orig is the full original weight, and the "
-                     "zeros of the float32 mask take 4 bytes like its ones: a zero in a dense tensor costs as "
-                     "much as any other value.")
+    hint = ("a Linear(n_in, n_out) saves a weight of n_out x n_in and a bias of n_out numbers, float32: 4 bytes each. "
+            "After prune.l1_unstructured(layer, 'weight', ...) the state_dict holds weight_orig AND weight_mask, both "
+            "float32 of the weight's shape, plus the bias, stored once. The amount, even 0.0, does not change the "
+            "bytes: a zero in a dense tensor costs as much as any other value. torch counts "
+            "`t.numel() * t.element_size()` for every tensor of `layer.state_dict()`.")
+    for n_in, n_out, amount in [(400, 120, None), (400, 120, 0.3), (400, 120, 0.9),  # the notebook's fc1
+                                (84, 10, None), (84, 10, 0.5), (3, 2, 1), (120, 84, 0.0), (7, 5, None)]:
+        check_equal(describe_call(linear_bytes, n_in, n_out, amount), call(linear_bytes, n_in, n_out, amount),
+                    _linear_bytes(n_in, n_out, amount), hint)
 
 
 def _nested_model() -> nn.Module:

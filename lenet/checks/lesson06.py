@@ -1,6 +1,7 @@
 """Checks of lesson 06 · Pruning methods: local, global and custom (solutions/06_pruning_methods.ipynb)."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -10,53 +11,70 @@ from torch.nn.utils import prune
 
 from ..data import MNIST
 from ..model import LeNet
-from .core import call, check_equal, difference, exercise, fail, require_answer, show
+from .core import (by_hand, call, check_equal, check_mask, describe_call, difference, exercise, fail, require_answer,
+                   show)
 from .reference import LAYERS, quiet_build, quiet_pretrained, tensor_holder
 
 
-def _zeros_after(call_prune: Callable[[nn.Module], None]) -> int:
-    """How many entries of the pruned tensor are 0 in the mask after ``call_prune(fresh LeNet)`` (torch's own)."""
-    model = quiet_build(LeNet)
-    with torch.random.fork_rng(devices=[]):
-        call_prune(model)
-    masks = [b for name, b in model.named_buffers() if name.endswith("_mask")]
-    return int(sum((m == 0).sum() for m in masks))
+def _torch_zeros(shape: tuple[int, ...], amount: float | int, dim: int | None) -> int:
+    """How many entries of a weight of ``shape`` (no zeros in it) torch's L1 / Ln-structured mask zeroes."""
+    t = torch.arange(1.0, math.prod(shape) + 1.0).reshape(shape)
+    method = prune.L1Unstructured(amount) if dim is None else prune.LnStructured(amount, n=1, dim=dim)
+    return int((method.compute_mask(t, torch.ones_like(t)) == 0).sum())
 
 
-@exercise(1, "the number of zeros each pruning call leaves, unstructured and structured")
-def check_06_zero_counts(zeros: dict[str, int]) -> None:
-    """``zeros`` maps "a".."d" to how many entries each call of the exercise zeroes on a fresh LeNet.
+#: Exercise 1: (shape, amount, dim): the notebook's four calls a-d, then shapes and amounts it never uses.
+ZERO_CASES = [((16, 6, 3, 3), 0.3, None), ((16, 6, 3, 3), 0.3, 0), ((16, 6, 3, 3), 2, 1), ((84, 120), 0.3, 1),
+              ((6, 1, 3, 3), 0.5, 0), ((120, 400), 0.25, 0), ((16, 6, 3, 3), 0.75, 2), ((10, 84), 5, None),
+              ((7,), 0.5, None), ((10, 3), 0.25, 0), ((6, 1, 3, 3), 1, 1)]
+
+
+@exercise(1, "zeros_after counts the zeros unstructured and structured pruning leave, for any shape, amount and dim")
+def check_06_zero_counts(zeros_after: Callable[..., int]) -> None:
+    """``zeros_after(shape, amount, dim=None)``: the entries one pruning call zeroes in a weight of ``shape`` without
+    zeros, unstructured for ``dim=None``, else structured along ``dim``.
 
     Introduced in solutions/06_pruning_methods.ipynb.
     """
     __tracebackhide__ = True
-    calls = {
-        "a": lambda m: prune.l1_unstructured(m.conv2, "weight", amount=0.3),
-        "b": lambda m: prune.ln_structured(m.conv2, "weight", amount=0.3, n=2, dim=0),
-        "c": lambda m: prune.random_structured(m.conv2, "weight", amount=2, dim=1),
-        "d": lambda m: prune.ln_structured(m.fc2, "weight", amount=0.3, n=1, dim=1),
-    }
-    expected = {key: _zeros_after(fn) for key, fn in calls.items()}
-    check_equal("zeros", zeros, expected,
-                hint="a float amount is a fraction of the units, rounded with round() (4.8 -> 5, not 4); an int "
-                     "amount is a count. Unstructured units are single entries; structured units are slices "
-                     "along `dim`: for conv2.weight (16, 6, 3, 3), dim=0 is a filter of 6*3*3 entries, dim=1 an "
-                     "input channel of 16*3*3; for fc2.weight (84, 120), dim=1 is a column of 84 entries.")
+    hint = ("a float amount is a fraction of the units, rounded with round() (4.8 -> 5, not 4; 2.5 -> 2); an int "
+            "amount is a count. Unstructured units are single entries; structured units are slices along `dim`, "
+            "each holding numel / shape[dim] entries: for (16, 6, 3, 3), dim=0 is a filter of 6*3*3 entries, dim=1 "
+            "an input channel of 16*3*3. Compare with the zeros of `prune.LnStructured(amount, n=1, dim=dim)"
+            ".compute_mask(t, torch.ones_like(t))` for a t without zeros.")
+    for shape, amount, dim in ZERO_CASES:
+        kwargs = {} if dim is None else {"dim": dim}
+        check_equal(describe_call(zeros_after, shape, amount, **kwargs), call(zeros_after, shape, amount, **kwargs),
+                    _torch_zeros(shape, amount, dim), hint)
 
 
 def _ln_cases() -> list[tuple[str, torch.Tensor, float | int, float, int]]:
     """(name, tensor, amount, n, dim): a hand-made tensor where n decides, and the trained LeNet's weights."""
     tiny = torch.tensor([[3.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [0.5, 0.5, 0.0, 0.0]])
+    tied = torch.tensor([[1.0, 0.0], [0.0, -1.0], [0.5, 0.5], [2.0, 0.0]])  # three rows of L1 norm 1, one to prune
     model = quiet_pretrained()
     conv2, fc1 = model.conv2.weight.detach(), model.fc1.weight.detach()
     t, c, f = show(tiny), "conv2.weight", "fc1.weight"
-    return [(t, tiny, 2, 1, 0), (t, tiny, 2, 2, 0), (t, tiny, 0.5, 2, 1), (c, conv2, 0.3, 2, 0),
-            (c, conv2, 0.5, 1, 1), (f, fc1, 12, float("inf"), 0), (f, fc1, 0.0, 2, 1)]
+    return [(t, tiny, 2, 1, 0), (t, tiny, 2, 2, 0), (t, tiny, 0.5, 2, 1), (show(tied), tied, 1, 1, 0),
+            (c, conv2, 0.3, 2, 0), (c, conv2, 0.5, 1, 1), (f, fc1, 12, float("inf"), 0), (f, fc1, 0.0, 2, 1)]
 
 
-@exercise(2, "ln_structured_mask equals torch's LnStructured mask, for every n, dim and kind of amount")
+#: Exercise 2 must compute the mask itself: calling torch's structured pruning fails the check.
+_LN_BY_HAND = ((prune.LnStructured, "compute_mask", "prune.LnStructured.compute_mask"),
+               (prune, "ln_structured", "prune.ln_structured"))
+
+
+def _slice_norms(t: torch.Tensor, n: float, dim: int) -> torch.Tensor:
+    """The Ln norm of each slice of ``t`` along ``dim``, repeated over the slice (what LnStructured ranks)."""
+    other = [d for d in range(t.dim()) if d != dim]
+    norms = torch.linalg.vector_norm(t.double(), ord=n, dim=other, keepdim=True)
+    return norms.expand_as(t)
+
+
+@exercise(2, "ln_structured_mask equals torch's LnStructured mask, for every n, dim and kind of amount, up to ties")
 def check_06_ln_structured_mask(ln_structured_mask: Callable[..., torch.Tensor]) -> None:
-    """``ln_structured_mask(t, amount, n, dim)`` is the mask ``prune.ln_structured`` computes on an unpruned ``t``.
+    """``ln_structured_mask(t, amount, n, dim)`` is the mask ``prune.ln_structured`` computes on an unpruned ``t``;
+    among slices tied at the cut any choice is accepted.
 
     Introduced in solutions/06_pruning_methods.ipynb.
     """
@@ -65,12 +83,20 @@ def check_06_ln_structured_mask(ln_structured_mask: Callable[..., torch.Tensor])
             "round(amount * t.shape[dim]). The norm of each slice: `torch.linalg.vector_norm(t, ord=n, dim=<every "
             "other dim>)`, one number per slice. Keep the t.shape[dim] - n_prune LARGEST norms "
             "(`torch.topk(norms, k).indices`) and set their slices of a `torch.zeros_like(t)` to 1 "
-            "(`mask.index_fill_(dim, indices, 1.0)`). Compare with "
+            "(`mask.index_fill_(dim, indices, 1.0)`); when slices tie at the cut, any of them will do. Compare with "
             "`prune.LnStructured(amount, n, dim).compute_mask(t, torch.ones_like(t))`.")
     for shown, t, amount, n, dim in _ln_cases():
         expected = prune.LnStructured(amount, n, dim).compute_mask(t, torch.ones_like(t))
-        got = call(ln_structured_mask, t.clone(), amount, n, dim)
-        check_equal(f"ln_structured_mask({shown}, amount={amount!r}, n={n!r}, dim={dim})", got, expected, hint)
+        with by_hand(*_LN_BY_HAND, hint=hint):
+            got = call(ln_structured_mask, t.clone(), amount, n, dim)
+        what = f"ln_structured_mask({shown}, amount={amount!r}, n={n!r}, dim={dim})"
+        if isinstance(got, torch.Tensor) and got.shape == t.shape:
+            per_slice = got.detach().cpu().movedim(dim, 0).flatten(1)
+            if not bool((per_slice == per_slice[:, :1]).all()):
+                row = int((per_slice != per_slice[:, :1]).any(dim=1).nonzero()[0])
+                fail(f"`{what}` is not constant over slice {row} along dim {dim}: structured pruning keeps or "
+                     "prunes whole slices.", hint)
+        check_mask(what, got, expected, _slice_norms(t, n, dim), hint, rtol=1e-6, score="slice norm")
 
 
 def _global_cases() -> list[tuple[str, list[torch.Tensor], float | int]]:
@@ -90,11 +116,28 @@ def _global_expected(tensors: list[torch.Tensor], amount: float | int) -> list[t
     return [h.weight_mask for h in holders]
 
 
-@exercise(3, "global_l1_masks ranks all the tensors together like global_unstructured; per-layer sparsity and threshold")
-def check_06_global_l1(global_l1_masks: Callable[..., list[torch.Tensor]], per_layer: dict[str, float],
-                       threshold: float) -> None:
-    """``global_l1_masks(tensors, amount)`` equals ``prune.global_unstructured(..., L1Unstructured, amount)``;
-    ``per_layer`` and ``threshold`` describe it on the trained LeNet at 50%.
+#: Exercise 3 must rank the tensors itself: calling torch's (global) L1 pruning fails the check.
+_GLOBAL_BY_HAND = ((prune.L1Unstructured, "compute_mask", "prune.L1Unstructured.compute_mask"),
+                   (prune, "global_unstructured", "prune.global_unstructured"),
+                   (prune, "l1_unstructured", "prune.l1_unstructured"))
+
+
+def _report_cases() -> list[tuple[str, list[torch.Tensor], list[torch.Tensor]]]:
+    """(what, tensors, masks) for shares_and_threshold: torch's global masks, and a hand-made pair of masks."""
+    cases = []
+    for label, tensors, amount in _global_cases()[:3]:
+        cases.append((f"{label} and their global L1 masks at {amount}", tensors, _global_expected(tensors, amount)))
+    hand = [torch.tensor([1.0, -2.0, 3.0]), torch.tensor([[0.5, 4.0]])]
+    cases.append(("tensor([1.0, -2.0, 3.0]) and tensor([[0.5, 4.0]]) with the masks tensor([0., 1., 1.]) and "
+                  "tensor([[1., 0.]])", hand, [torch.tensor([0.0, 1.0, 1.0]), torch.tensor([[1.0, 0.0]])]))
+    return cases
+
+
+@exercise(3, "global_l1_masks ranks all tensors together like global_unstructured; shares and threshold of any masks")
+def check_06_global_l1(global_l1_masks: Callable[..., list[torch.Tensor]],
+                       shares_and_threshold: Callable[..., tuple[list[float], float]]) -> None:
+    """``global_l1_masks(tensors, amount)`` equals ``prune.global_unstructured(..., L1Unstructured, amount)`` up to
+    ties; ``shares_and_threshold(tensors, masks)`` gives each tensor's pruned share and the largest |t| pruned.
 
     Introduced in solutions/06_pruning_methods.ipynb.
     """
@@ -102,41 +145,38 @@ def check_06_global_l1(global_l1_masks: Callable[..., list[torch.Tensor]], per_l
     hint = ("one ranking for all: `torch.cat([t.abs().flatten() for t in tensors])`, prune the n smallest of that "
             "vector (n = amount if it is an int, else round(amount * total)) with `torch.topk(scores, n, "
             "largest=False).indices`, then cut the mask back with `mask.split([t.numel() for t in tensors])` "
-            "and `.view_as(t)`. Masks are float tensors of ones and zeros, like torch's.")
-    for label, tensors, amount in _global_cases():
-        got = call(global_l1_masks, [t.clone() for t in tensors], amount)
+            "and `.view_as(t)`. Masks are float tensors of ones and zeros, like torch's. With ties at the cut a "
+            "threshold (`scores <= kth value`) prunes every tied entry; any n of them will do.")
+    tied = [torch.tensor([0.2, -0.1, 0.1]), torch.tensor([[0.1, 0.5]])]  # three |w| = 0.1, two to prune
+    cases = _global_cases() + [("the two tensors [0.2, -0.1, 0.1] and [[0.1, 0.5]]", tied, 2)]
+    for label, tensors, amount in cases:
+        with by_hand(*_GLOBAL_BY_HAND, hint=hint):
+            got = call(global_l1_masks, [t.clone() for t in tensors], amount)
         expected = _global_expected(tensors, amount)
         what = f"global_l1_masks({label}, {amount})"
         if not isinstance(got, (list, tuple)) or len(got) != len(expected):
             fail(f"{what} is {show(got)}, expected a list of {len(expected)} masks, one per tensor.", hint)
         for i, (mine, want) in enumerate(zip(got, expected)):
-            check_equal(f"{what}[{i}]", mine, want, hint + " A per-tensor ranking (local pruning) gives other masks.")
-    # ties at the cut: three entries of |w| = 0.1 and only two to prune; torch's topk picks two of them
-    tied = [torch.tensor([0.2, -0.1, 0.1]), torch.tensor([[0.1, 0.5]])]
-    got = call(global_l1_masks, [t.clone() for t in tied], 2)
-    flat_mask = torch.cat([torch.as_tensor(m).flatten() for m in got]).float()
-    flat_abs = torch.cat([t.abs().flatten() for t in tied])
-    pruned_n = int((flat_mask == 0).sum())
-    if pruned_n != 2 or flat_abs[flat_mask == 0].max() > flat_abs[flat_mask == 1].min():
-        fail(f"global_l1_masks([tensor([0.2, -0.1, 0.1]), tensor([[0.1, 0.5]])], 2) prunes {pruned_n} entries: "
-             f"{show([torch.as_tensor(m) for m in got])}; expected exactly 2 of the three entries with |w| = 0.1.",
-             "with ties at the cut, a threshold (`scores <= kth value`) prunes every tied entry. Prune exactly "
-             "n entries by their indices: `torch.topk(scores, n, largest=False).indices`.")
-    # per-layer sparsity and threshold on the trained LeNet at 50%, from torch's own global pruning
-    model = quiet_pretrained()
-    prune.global_unstructured([(getattr(model, n), "weight") for n in LAYERS],
-                              pruning_method=prune.L1Unstructured, amount=0.5)
-    expected_sparsity = {n: float((getattr(model, n).weight_mask == 0).float().mean()) for n in LAYERS}
-    check_equal("per_layer", per_layer, expected_sparsity,
-                hint="the fraction of each layer's mask that is 0: `1 - mask.mean().item()` or "
-                     "`(mask == 0).float().mean().item()`, under the layer's name. conv1 loses few weights, "
-                     "fc1 more than half.")
-    orig = torch.cat([getattr(model, n).weight_orig.detach().abs().flatten() for n in LAYERS])
-    kept = torch.cat([getattr(model, n).weight_mask.flatten() for n in LAYERS]) == 1
-    expected_threshold = orig[~kept].max().item()
-    threshold_hint = ("the largest |w| that was pruned, over all five layers together: "
-                      "`all_abs[all_masks == 0].max().item()` (not the smallest |w| kept, which is just above it).")
-    check_equal("threshold", threshold, expected_threshold, threshold_hint, rtol=1e-6, atol=0.0, decimals=8)
+            if not isinstance(mine, torch.Tensor) or mine.shape != want.shape or mine.dtype != want.dtype:
+                check_equal(f"{what}[{i}]", mine, want, hint)  # says what differs: type, shape or dtype
+        check_mask(f"the masks of {what}, concatenated", torch.cat([m.flatten() for m in got]),
+                   torch.cat([m.flatten() for m in expected]), torch.cat([t.abs().flatten() for t in tensors]),
+                   hint + " A per-tensor ranking (local pruning) gives other masks.", score="|w|")
+    hint = ("for each mask, the share of its entries that are 0: `1 - mask.mean().item()` or "
+            "`(mask == 0).float().mean().item()`, one float per tensor, in order; and the largest |t| among the "
+            "entries pruned anywhere: `all_abs[all_masks == 0].max().item()` with `all_abs` and `all_masks` "
+            "concatenated from the flat tensors (not the smallest |t| kept, which is just above it). Read the "
+            "masks you are given: they need not come from a ranking.")
+    for label, tensors, masks in _report_cases():
+        got = call(shares_and_threshold, [t.clone() for t in tensors], [m.clone() for m in masks])
+        what = f"shares_and_threshold({label})"
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            fail(f"`{what}` is {show(got)}, expected a pair (shares, threshold).", hint)
+        shares = [float((m == 0).float().mean()) for m in masks]
+        pruned = torch.cat([m.flatten() for m in masks]) == 0
+        threshold = torch.cat([t.abs().flatten() for t in tensors])[pruned].max().item()
+        check_equal(f"the shares of {what}", list(got[0]) if isinstance(got[0], tuple) else got[0], shares, hint)
+        check_equal(f"the threshold of {what}", got[1], threshold, hint, rtol=1e-6, atol=0.0, decimals=8)
 
 
 def _threshold_layer() -> nn.Linear:
@@ -199,33 +239,45 @@ def check_06_threshold_pruning(ThresholdPruning: type, threshold_unstructured: C
                 layer.weight_mask, first * (w.abs() >= 0.25), hint)
 
 
-def _conv2_outputs(x: torch.Tensor) -> torch.Tensor:
-    """conv2's output (before ReLU) for the images ``x``, from a fresh trained LeNet and a forward hook."""
-    model = quiet_pretrained()
+def _channel_activation(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Reference: the mean ReLU output of each conv2 filter of ``model`` on the images ``x`` (a forward hook)."""
     outputs: list[torch.Tensor] = []
     handle = model.conv2.register_forward_hook(lambda module, args, out: outputs.append(out))
-    with torch.no_grad():
-        model(x.cpu())
-    handle.remove()
-    return outputs[0]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        handle.remove()
+    return F.relu(outputs[0]).mean(dim=(0, 2, 3))
 
 
-@exercise(5, "mean ReLU activation per conv2 filter, expanded to scores, and ln_structured pruning by them")
-def check_06_activation_scores(channel_act: torch.Tensor, scores: torch.Tensor, model: nn.Module,
-                               data: MNIST) -> None:
-    """``channel_act`` is each conv2 filter's mean ReLU output on the first 256 training images, ``scores`` it
-    expanded to conv2.weight's shape, ``model.conv2`` pruned by ``ln_structured(amount=0.25, dim=0)`` on them.
+@exercise(5, "channel_activation measures each conv2 filter on any model and images; ln_structured prunes by it")
+def check_06_activation_scores(channel_activation: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+                               scores: torch.Tensor, model: nn.Module, data: MNIST) -> None:
+    """``channel_activation(model, x)`` is each conv2 filter's mean ReLU output on ``x``; ``scores`` it on the first
+    256 training images expanded to conv2.weight's shape, ``model.conv2`` pruned by ``ln_structured(amount=0.25,
+    dim=0)`` on them.
 
     Introduced in solutions/06_pruning_methods.ipynb.
     """
     __tracebackhide__ = True
-    out = _conv2_outputs(data.train_x[:256])
-    expected_act = F.relu(out).mean(dim=(0, 2, 3))
-    check_equal("channel_act", channel_act, expected_act, rtol=1e-4, decimals=4,
-                hint="capture conv2's output with `model.conv2.register_forward_hook(lambda module, args, out: "
-                     "outputs.append(out))` during one forward of `data.train_x[:256]` (remove the handle after), "
-                     "apply ReLU (`F.relu`), then average over the images and the pixels: `.mean(dim=(0, 2, 3))`, "
-                     "one number per filter (16).")
+    hint = ("capture conv2's output with `model.conv2.register_forward_hook(lambda module, args, out: "
+            "outputs.append(out))` during one forward of `x` under `torch.no_grad()` (remove the handle after), "
+            "apply ReLU (`F.relu`), then average over the images and the pixels: `.mean(dim=(0, 2, 3))`, one "
+            "number per filter. Use the model and the images you are given: the check passes others too.")
+    cases = [("lenet.pretrained(), data.train_x[:256]", quiet_pretrained(), data.train_x[:256]),
+             ("lenet.pretrained(), data.test_x[:100]", quiet_pretrained(), data.test_x[:100]),
+             ("an untrained LeNet (seed 1), data.train_x[256:320]", quiet_build(LeNet, 1), data.train_x[256:320])]
+    for label, net, x in cases:
+        expected = _channel_activation(net, x)
+        got = call(channel_activation, net, x.clone())
+        if net.conv2._forward_hooks:
+            fail(f"channel_activation({label}) left a forward hook on model.conv2: every later forward would "
+                 "record its output again.", "keep the handle `register_forward_hook` returns and call "
+                 "`handle.remove()` after the forward.")
+        check_equal(f"channel_activation({label})", got.detach().cpu() if isinstance(got, torch.Tensor) else got,
+                    expected, hint, rtol=1e-4, decimals=4)
+    expected_act = _channel_activation(quiet_pretrained(), data.train_x[:256])
     expected_scores = expected_act[:, None, None, None].expand(16, 6, 3, 3)
     check_equal("scores", scores, expected_scores, rtol=1e-4, decimals=4,
                 hint="importance_scores must have the weight's shape (16, 6, 3, 3), with every entry of filter f "

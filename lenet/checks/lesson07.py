@@ -62,10 +62,16 @@ def check_07_global_sparsity(global_sparsity_from_masks: Callable[[nn.Module], f
                     zeros / total, hint)
 
 
-@exercise(2, "pruned_after counts like torch when a layer is pruned again, and the second amount reaches 90%")
-def check_07_prune_again(pruned_after: Callable[[int, list[float | int]], int], second_amount: float) -> None:
+#: Exercise 2: (fraction pruned now, target, weights in the layer) for second_amount; the notebook shows 60% -> 90%.
+SECOND_CASES = [(0.6, 0.9, 1000), (0.3, 0.6, 48000), (0.5, 0.75, 100), (0.2, 0.9, 10080), (0.25, 0.5, 864),
+                (0.4, 0.7, 200)]
+
+
+@exercise(2, "pruned_after counts like torch when a layer is pruned again, and second_amount reaches any target")
+def check_07_prune_again(pruned_after: Callable[[int, list[float | int]], int],
+                         second_amount: Callable[[float, float], float]) -> None:
     """``pruned_after(n, amounts)``: entries pruned after one ``l1_unstructured`` call per amount;
-    ``second_amount``: the float amount that takes a layer already pruned 60% to 90%.
+    ``second_amount(now, target)``: the float amount of a second call that takes a layer pruned ``now`` to ``target``.
 
     Introduced in solutions/07_accuracy_and_sparsity.ipynb.
     """
@@ -74,22 +80,23 @@ def check_07_prune_again(pruned_after: Callable[[int, list[float | int]], int], 
             "unpruned (torch's `_compute_nparams_toprune`, Python's round: half to even, round(2.5) == 2); "
             "an int amount is a count. Add up what each call prunes: rounding once at the end, on "
             "1 - (1 - a) * (1 - b), can be off by one.")
-    with torch.random.fork_rng():
-        for n, amounts in [(10, [0.25]), (10, [0.5, 0.5]), (54, [0.6, 0.5]), (100, [0.3, 0.3, 0.3]),
-                           (7, [3, 0.5]), (864, [0.5, 0.5, 0.5]), (48000, [0.5, 0.5, 11 / 12])]:
-            check_equal(describe_call(pruned_after, n, amounts), call(pruned_after, n, amounts),
-                        torch_pruned_count(n, amounts), hint)
-        require_answer("second_amount", second_amount, "the second call sees only the 40% left.")
-        if isinstance(second_amount, bool) or not isinstance(as_number(second_amount), float):
-            fail(f"`second_amount` is {show(second_amount)} (a {type_name(second_amount)}), expected a float.",
+    for n, amounts in [(10, [0.25]), (10, [0.5, 0.5]), (54, [0.6, 0.5]), (100, [0.3, 0.3, 0.3]),
+                       (7, [3, 0.5]), (864, [0.5, 0.5, 0.5]), (48000, [0.5, 0.5, 11 / 12])]:
+        check_equal(describe_call(pruned_after, n, amounts), call(pruned_after, n, amounts),
+                    torch_pruned_count(n, amounts), hint)
+    hint = ("a float amount is a share of the weights still unpruned: after the first call 1 - now is left, and the "
+            "second call must prune target - now of the whole layer, so now + (1 - now) * amount = target. "
+            "Return the fraction as computed (a float in [0, 1]), not rounded.")
+    for now, target, n in SECOND_CASES:
+        what = describe_call(second_amount, now, target)
+        amount = as_number(call(second_amount, now, target))
+        if isinstance(amount, bool) or not isinstance(amount, float):
+            fail(f"`{what}` is {show(amount)} (a {type_name(amount)}), expected a float.",
                  "a float amount is a fraction of the remaining weights; an int would be a count of weights.")
-        amount = float(as_number(second_amount))  # type: ignore[arg-type]
         if not 0.0 <= amount <= 1.0:
-            fail(f"`second_amount` is {show(amount)}, outside [0, 1].", "a float amount is a fraction in [0, 1].")
-        check_equal("entries of 1,000 pruned by amount=0.6, then amount=second_amount",
-                    torch_pruned_count(1000, [0.6, amount]), 900,
-                    f"`second_amount` = {show(amount)} prunes that share of the 400 entries still unpruned. "
-                    "You need 300 more of those 400.")
+            fail(f"`{what}` is {show(amount)}, outside [0, 1].", hint)
+        check_equal(f"entries of {n:,} pruned by amount={now}, then amount={what}",
+                    torch_pruned_count(n, [now, amount]), round(target * n), hint)
 
 
 def _adam_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, weight_decay: float) -> None:
@@ -105,41 +112,66 @@ def _pruned_80_percent(device: torch.device) -> nn.Module:
     return prune_model(pretrained(device), 0.8, scope="global")
 
 
-@exercise(3, "train_step is one Adam step; pruned weights stay zero, and weight_orig moves there only with weight decay")
-def check_07_training_step(train_step: Callable[..., None], moved_and_leaked: Callable[[float], tuple[int, int]],
+def _pruned_twin(kind: int, device: torch.device) -> nn.Module:
+    """A pruned LeNet, the same every call: 0 the lesson's (trained, 80% global L1), 1 an untrained one with only fc1
+    pruned at random (seed 1), 2 the trained one with conv1 and fc1 pruned locally by L1."""
+    with torch.random.fork_rng():
+        if kind == 0:
+            return _pruned_80_percent(device)
+        if kind == 1:
+            torch.manual_seed(1)
+            model = LeNet().to(device)
+            prune.random_unstructured(model.fc1, "weight", amount=0.6)
+            return model
+        model = pretrained(device)
+        prune.l1_unstructured(model.conv1, "weight", amount=0.5)
+        prune.l1_unstructured(model.fc1, "weight", amount=0.3)
+        return model
+
+
+@exercise(3, "train_step is one Adam step; moved_and_leaked counts, on any pruned model, what moved and what leaked")
+def check_07_training_step(train_step: Callable[..., None],
+                           moved_and_leaked: Callable[[nn.Module, torch.Tensor, torch.Tensor, float], tuple[int, int]],
                            x: torch.Tensor, y: torch.Tensor) -> None:
-    """``train_step(model, x, y, weight_decay)`` takes one Adam step (lr 1e-3); ``moved_and_leaked(wd)``
-    counts, among fc1's pruned entries after that step, those of ``weight_orig`` that changed and those of the
-    effective weight that are not zero.
+    """``train_step(model, x, y, weight_decay)`` takes one Adam step (lr 1e-3); ``moved_and_leaked(model, x, y, wd)``
+    takes one step on a pruned model and counts, among fc1's pruned entries, those of ``weight_orig`` that changed
+    and those of the effective weight that are not zero.
 
     Introduced in solutions/07_accuracy_and_sparsity.ipynb.
     """
     __tracebackhide__ = True
     step_hint = ("create `torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=weight_decay)`, then "
                  "`opt.zero_grad()`, `F.cross_entropy(model(x), y).backward()` and `opt.step()`.")
-    expected: dict[float, tuple[int, int]] = {}
+    gen = torch.Generator().manual_seed(2)
+    x2 = torch.randn(16, 1, 28, 28, generator=gen).to(x.device)
+    y2 = torch.randint(0, 10, (16,), generator=gen).to(y.device)
+    cases = [("the lesson's model (80% global L1), x, y", 0, x, y, 0.0),
+             ("the lesson's model (80% global L1), x, y", 0, x, y, 0.01),
+             ("an untrained LeNet with 60% of fc1 pruned at random, 16 random images", 1, x2, y2, 0.1),
+             ("the trained LeNet with conv1 (50%) and fc1 (30%) pruned by L1, x[:16], y[:16]", 2, x[:16], y[:16], 0.0)]
     with torch.random.fork_rng():
         for weight_decay in (0.0, 0.01):
-            mine, ref = _pruned_80_percent(x.device), _pruned_80_percent(x.device)
+            mine, ref = _pruned_twin(0, x.device), _pruned_twin(0, x.device)
             call(train_step, mine, x, y, weight_decay)
             _adam_step(ref, x, y, weight_decay)
             for (name, p), q in zip(mine.named_parameters(), ref.parameters()):
                 check_equal(f"{name} after train_step(model, x, y, weight_decay={weight_decay})", p.detach(),
                             q.detach(), step_hint)
-            before = _pruned_80_percent(x.device).fc1
-            pruned = before.weight_mask == 0
-            moved = int((ref.fc1.weight_orig[pruned] != before.weight_orig[pruned]).sum())
-            leaked = int(torch.count_nonzero((ref.fc1.weight_orig * ref.fc1.weight_mask)[pruned]))
-            expected[weight_decay] = (moved, leaked)
         hint = ("compare `weight_orig` after the step with the copy taken before, at the pruned entries "
                 "(`weight_orig[pruned] != before[pruned]`): moved. The weight the model computes with is "
                 "`weight_orig * weight_mask` (the `weight` attribute is only recomputed at the next forward): "
                 "count its non-zero pruned entries: leaked. Plain Adam gets a zero gradient there; weight decay "
-                "adds weight_decay * weight_orig to it.")
-        for weight_decay, counts in expected.items():
-            got = call(moved_and_leaked, weight_decay)
-            check_equal(describe_call(moved_and_leaked, weight_decay), tuple(got) if isinstance(got, list) else got,
-                        counts, hint)
+                "adds weight_decay * weight_orig to it. Count on the model you are given: the check passes others.")
+        for label, kind, images, labels, weight_decay in cases:
+            ref = _pruned_twin(kind, x.device)
+            pruned = ref.fc1.weight_mask == 0
+            before = ref.fc1.weight_orig.detach().clone()
+            _adam_step(ref, images, labels, weight_decay)
+            moved = int((ref.fc1.weight_orig[pruned] != before[pruned]).sum())
+            leaked = int(torch.count_nonzero((ref.fc1.weight_orig * ref.fc1.weight_mask)[pruned]))
+            got = call(moved_and_leaked, _pruned_twin(kind, x.device), images, labels, weight_decay)
+            check_equal(f"moved_and_leaked(<{label}>, weight_decay={weight_decay})",
+                        tuple(got) if isinstance(got, list) else got, (moved, leaked), hint)
 
 
 @exercise(4, "planned_sparsity predicts the share of all weights that per-layer amounts prune, as torch counts it")
