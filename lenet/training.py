@@ -9,7 +9,7 @@ import contextlib
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from numbers import Integral
 
 import numpy as np
@@ -102,6 +102,7 @@ def train(
     weight_decay: float = 0.0,
     seed: int = 0,
     progress: bool = False,
+    after_step: Callable[[int], None] | None = None,
 ) -> list[float]:
     """Train ``model`` in place with Adam and cross-entropy; return the mean loss of each epoch.
 
@@ -111,6 +112,8 @@ def train(
 
     Args:
         progress: draw a progress bar on stderr (one tick per batch).
+        after_step: called after every optimizer step with the number of steps done so far (1, 2, ...),
+            e.g. to let a sparsifier update its masks while the model trains (notebooks/09_parametrizations.ipynb).
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
@@ -132,6 +135,8 @@ def train(
                 opt.step()
                 running += loss.item() * len(x)
                 done += 1
+                if after_step is not None:
+                    after_step(done)
                 if progress and (done % 10 == 0 or done == total):
                     _bar(done, total, start, f"epoch {epoch + 1}/{epochs}")
             losses.append(running / len(data.train_y))
@@ -139,9 +144,10 @@ def train(
     return losses
 
 
-def fine_tune(model: nn.Module, data: MNIST, epochs: int = 5, lr: float = 5e-4, seed: int = 1, progress: bool = False) -> list[float]:
+def fine_tune(model: nn.Module, data: MNIST, epochs: int = 5, lr: float = 5e-4, seed: int = 1, progress: bool = False,
+              after_step: Callable[[int], None] | None = None) -> list[float]:
     """Retrain a (pruned) model for a few epochs at a lower learning rate; masks stay in place.
 
-    Introduced in notebooks/07_accuracy_and_sparsity.ipynb.
+    ``after_step`` is passed on to :func:`train`. Introduced in notebooks/07_accuracy_and_sparsity.ipynb.
     """
-    return train(model, data, epochs=epochs, lr=lr, seed=seed, progress=progress)
+    return train(model, data, epochs=epochs, lr=lr, seed=seed, progress=progress, after_step=after_step)

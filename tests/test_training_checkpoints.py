@@ -66,6 +66,17 @@ def test_fine_tune_keeps_pruned_weights_zero(data, model):
     assert not torch.equal(model.fc1.weight_orig[mask == 1], lenet.pretrained().fc1.weight[mask == 1])
 
 
+def test_after_step_is_called_once_per_optimizer_step_and_leaves_training_unchanged(data):
+    small = _small(data, 256)  # 4 batches of 64 per epoch
+    steps, states = [], []
+    for callback in (steps.append, None):
+        m = lenet.pretrained()
+        lenet.fine_tune(m, small, epochs=2, after_step=callback)
+        states.append(m.state_dict())
+    assert steps == list(range(1, 9))
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
 def test_train_cli_writes_a_checkpoint_and_prints_accuracy(tmp_path):
     out = tmp_path / "w.pt"
     res = subprocess.run([sys.executable, "-m", "lenet.train", "--epochs", "1", "--out", str(out)],

@@ -49,6 +49,13 @@ from .lesson07 import (
     check_07_training_step,
 )
 from .lesson08 import check_08_break_even, check_08_csr_bytes, check_08_macs, check_08_shrink, check_08_values_and_bits
+from .lesson09 import (
+    check_09_load_masked,
+    check_09_make_plain,
+    check_09_names,
+    check_09_two_four,
+    check_09_two_four_lenet,
+)
 
 __all__ = [
     "CheckFailed", "NotAttempted", "by_hand", "call", "check_equal", "check_mask", "describe_call", "exercise", "fail",
@@ -61,5 +68,6 @@ __all__ = [
     "check_05_pruned_params", "check_06_activation_scores", "check_06_global_l1", "check_06_ln_structured_mask",
     "check_06_threshold_pruning", "check_06_zero_counts", "check_07_global_sparsity", "check_07_per_layer_amounts",
     "check_07_planned_sparsity", "check_07_prune_again", "check_07_training_step", "check_08_break_even",
-    "check_08_csr_bytes", "check_08_macs", "check_08_shrink", "check_08_values_and_bits",
+    "check_08_csr_bytes", "check_08_macs", "check_08_shrink", "check_08_values_and_bits", "check_09_load_masked",
+    "check_09_make_plain", "check_09_names", "check_09_two_four", "check_09_two_four_lenet",
 ]
