@@ -49,6 +49,13 @@ from .lesson07 import (
     check_07_training_step,
 )
 from .lesson08 import check_08_break_even, check_08_csr_bytes, check_08_macs, check_08_shrink, check_08_values_and_bits
+from .lesson10 import (
+    check_10_int8_zeros,
+    check_10_load_int8,
+    check_10_median_speedup,
+    check_10_remove_all,
+    check_10_ship,
+)
 
 __all__ = [
     "CheckFailed", "NotAttempted", "call", "check_equal", "describe_call", "exercise", "fail", "check_01_accuracy",
@@ -60,5 +67,6 @@ __all__ = [
     "check_05_pruned_params", "check_06_activation_scores", "check_06_global_l1", "check_06_ln_structured_mask",
     "check_06_threshold_pruning", "check_06_zero_counts", "check_07_global_sparsity", "check_07_per_layer_amounts",
     "check_07_planned_sparsity", "check_07_prune_again", "check_07_training_step", "check_08_break_even",
-    "check_08_csr_bytes", "check_08_macs", "check_08_shrink", "check_08_values_and_bits",
+    "check_08_csr_bytes", "check_08_macs", "check_08_shrink", "check_08_values_and_bits", "check_10_int8_zeros",
+    "check_10_load_int8", "check_10_median_speedup", "check_10_remove_all", "check_10_ship",
 ]
