@@ -32,6 +32,8 @@ def prune_rows(model: nn.Module, cuts: Mapping[str, int] = CUTS) -> nn.Module:
     For each ``layer: k`` of ``cuts``: ``prune.ln_structured(layer, "weight", amount=k, n=2, dim=0)`` masks
     the ``k`` filters (conv) or neurons (linear) of smallest L2 norm, and ``prune.custom_from_mask`` masks
     their biases too, so that a cut row outputs exactly 0 and :func:`shrink` can delete it.
+
+    Introduced in notebooks/10_shipping_a_pruned_model.ipynb (notebook 08 does it by hand).
     """
     for name, amount in cuts.items():
         module = model.get_submodule(name)
