@@ -56,6 +56,28 @@ class LeNet(nn.Module):
         return self.fc3(x)
 
 
+class SlimLeNet(LeNet):
+    """LeNet with ``c1``/``c2`` conv filters and ``f1``/``f2`` hidden neurons; the same ``forward``.
+
+    ``SlimLeNet()`` has LeNet's own widths (6, 16, 120, 84). :func:`lenet.shrink` builds one from the
+    channels and neurons a structured-pruned LeNet kept. Notebook 08 writes this class by hand; it is
+    saved here in notebooks/10_shipping_a_pruned_model.ipynb.
+    """
+
+    def __init__(self, c1: int = 6, c2: int = 16, f1: int = 120, f2: int = 84) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, c1, 3)
+        self.conv2 = nn.Conv2d(c1, c2, 3)
+        self.fc1 = nn.Linear(c2 * 5 * 5, f1)  # each conv2 channel is a 5x5 map after the second pooling
+        self.fc2 = nn.Linear(f1, f2)
+        self.fc3 = nn.Linear(f2, 10)
+
+    @property
+    def widths(self) -> tuple[int, int, int, int]:
+        """``(c1, c2, f1, f2)``: what ``SlimLeNet(*widths)`` needs to load this model's state_dict."""
+        return (self.conv1.out_channels, self.conv2.out_channels, self.fc1.out_features, self.fc2.out_features)
+
+
 def layer_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
     """Run ``x`` through ``model`` and return ``(layer name, output shape)`` for every leaf layer.
 

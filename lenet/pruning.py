@@ -2,7 +2,7 @@
 
 Each lesson first calls torch's API by hand; these helpers only save the loop afterwards.
 entries_to_prune is introduced in notebooks/03_random_unstructured.ipynb, prune_model in
-notebooks/06_pruning_methods.ipynb.
+notebooks/06_pruning_methods.ipynb, remove_pruning in notebooks/10_shipping_a_pruned_model.ipynb.
 """
 from __future__ import annotations
 
@@ -68,3 +68,26 @@ def prune_model(model: nn.Module, amount: float | int, method: str = "l1", scope
     for m, name in params:
         METHODS[method].apply(m, name, amount=amount)
     return model
+
+
+def remove_pruning(model: nn.Module) -> list[str]:
+    """Make every pruned tensor of ``model`` permanent with ``prune.remove``, in place; return their names.
+
+    A tensor is pruned when its module holds a pruning forward-pre-hook for it (what ``prune.is_pruned``
+    looks for). Each one, weight or bias, pruned once or several times (a ``PruningContainer``), becomes a
+    plain parameter holding ``orig * mask``; ``<name>_orig``, ``<name>_mask`` and the hook disappear. Modules
+    and tensors that are not pruned are skipped, so torch's "has to be pruned before pruning can be removed"
+    never comes up. ``prune.remove`` itself works on one (module, name) at a time and does not recurse.
+
+    Returns:
+        The qualified names removed, in module order, e.g. ``["fc1.weight", "fc1.bias"]``; ``[]`` when
+        nothing was pruned.
+
+    Introduced in notebooks/10_shipping_a_pruned_model.ipynb.
+    """
+    found = [(prefix, module, hook._tensor_name)
+             for prefix, module in model.named_modules()
+             for hook in module._forward_pre_hooks.values() if isinstance(hook, prune.BasePruningMethod)]
+    for _, module, name in found:
+        prune.remove(module, name)
+    return [f"{prefix}.{name}" if prefix else name for prefix, _, name in found]

@@ -513,3 +513,39 @@ def test_structured_and_global_masks_accept_any_valid_tie_break(last, capsys):
     checks.check_06_ln_structured_mask(ln_mask_ties(last))
     checks.check_06_global_l1(global_masks_ties(last), shares_and_threshold)
     assert [line.split(" passed")[0] for line in capsys.readouterr().out.splitlines()] == ["Exercise 2", "Exercise 3"]
+
+
+def test_lesson_10_checks_pass_on_right_answers_and_leave_the_random_generator_alone(tmp_path, capsys):
+    import statistics
+
+    from torch.nn.utils import prune
+
+    def remove_all(model):
+        return lenet.remove_pruning(model)
+
+    def int8_zero_mask(w):
+        return torch.round(w / (w.abs().max() / 127.5)) == 0
+
+    def ship(model, example, path):
+        lenet.remove_pruning(model)
+        program = torch.export.export(model, (example.clone(),), dynamic_shapes={"x": {0: torch.export.Dim("b")}})
+        torch.export.save(program, path)
+
+    def load_int8(path, widths):
+        model = lenet.quantize_int8(lenet.SlimLeNet(*widths))
+        model.load_state_dict(torch.load(path, weights_only=True))
+        return model
+
+    model = lenet.pretrained()
+    torch.manual_seed(0)
+    prune.random_unstructured(model.fc1, "weight", amount=0.5)
+    w = model.fc1.weight.detach()
+    torch.manual_seed(7)
+    before = torch.random.get_rng_state()
+    checks.check_10_remove_all(remove_all)
+    checks.check_10_int8_zeros(int8_zero_mask, int((int8_zero_mask(w) & (w != 0)).sum()))
+    checks.check_10_ship(ship)
+    checks.check_10_median_speedup(lambda base, other: statistics.median(b / o for b, o in zip(base, other)))
+    checks.check_10_load_int8(load_int8)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert capsys.readouterr().out.count("passed") == 5
