@@ -18,7 +18,7 @@ needs_make = pytest.mark.skipif(MAKE is None, reason="make is not installed")
 
 def _make_n(*args: str, tmp_path: Path) -> str:
     """The commands `make -n` would run, for a venv that does not exist yet (nothing is executed)."""
-    res = subprocess.run([MAKE, "-n", *args, f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True,
+    res = subprocess.run([MAKE, "-n", "--no-print-directory", *args, f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     return res.stdout
