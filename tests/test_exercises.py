@@ -205,8 +205,12 @@ def test_exercises_up_to_date():
     assert not stale, f"exercises/ is stale for {stale}: run `make exercises` (never edit exercises/ by hand)"
 
 
+#: Notebooks that are not lessons and have no exercises: the troubleshooting guide after the lessons.
+NOT_LESSONS = {"99_troubleshooting.ipynb"}
+
+
 def test_every_lesson_has_a_solution_notebook():
-    lessons = {p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    lessons = {p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")} - NOT_LESSONS
     missing = sorted(lessons - {p.name for p in SOLUTIONS})
     assert not missing, f"lessons without solutions/ (and so exercises/) notebooks: {missing}"
 

@@ -369,3 +369,22 @@ def test_an_error_in_a_demonstration_cell_does_not_hide_the_hint(tmp_path):
     rows = grade.grade_submission(f"{STEM}.ipynb", nbformat.writes(submission).encode(), root=tmp_path)
     (row,) = [r for r in rows if r.exercise == LABELS[1]]
     assert (row.status, row.detail) == ("failed", "`double(21)` is 23, expected 42. Hint: return twice x")
+
+
+def test_a_real_lesson_solved_passes_and_typed_values_with_a_cheat_pass_nothing():
+    """Lesson 01 for real: its solution passes everywhere; answers typed from the stored outputs, with
+    `checks` rebound to an object that passes everything, pass nothing."""
+    root = Path(grade.ROOT)
+    solved_rows = grade.grade_submission("alice-01_load_lenet.ipynb", (root / "solutions" / "01_load_lenet.ipynb").read_bytes())
+    assert [r.status for r in solved_rows] == ["passed"] * 5, solved_rows
+    nb = read(root / "exercises" / "01_load_lenet.ipynb")
+    answers = {c.metadata["course"]["exercise"]: c for c in nb.cells
+               if c.get("metadata", {}).get("course", {}).get("role") == "solution"}
+    answers[4].source = "def accuracy(preds, labels):\n    return 0.967"
+    answers[5].source = "def most_confused(matrix):\n    return (5, 8)"
+    nb.cells.insert(2, new_code_cell(CHEATS["fake_checks"]))
+    rows = grade.grade_submission("bob-01_load_lenet.ipynb", nbformat.writes(nb).encode())
+    assert [r.exercise for r in rows if r.exercise][3:] == ["Exercise 4: Accuracy by hand",
+                                                            "Exercise 5: Which digits does it confuse?"]
+    assert not [r for r in rows if r.status == "passed"], rows
+    assert [r.status for r in rows if r.exercise][3] == "failed", rows
