@@ -1,7 +1,7 @@
 """Figures of the course (matplotlib); each function returns its Figure.
 
 Introduced in notebooks/03_random_unstructured.ipynb (mask_heatmap) and
-notebooks/07_accuracy_and_sparsity.ipynb (the others).
+notebooks/07_accuracy_and_sparsity.ipynb (weight_histograms, accuracy_curves).
 """
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 
@@ -62,20 +61,6 @@ def weight_histograms(before: torch.Tensor, after: torch.Tensor, title: str = "w
     return fig
 
 
-def sparsity_bars(sparsities: Mapping[str, Mapping[str, float]], title: str = "sparsity per layer") -> Figure:
-    """Grouped bars: ``{series: {layer: sparsity in [0, 1]}}`` (one colour per series)."""
-    if not sparsities:
-        raise ValueError("sparsity_bars needs at least one series")
-    layers = list(next(iter(sparsities.values())))
-    fig, ax = plt.subplots(figsize=(6.5, 3.2))
-    width = 0.8 / len(sparsities)
-    for i, (series, values) in enumerate(sparsities.items()):
-        xs = [j + i * width - 0.4 + width / 2 for j in range(len(layers))]
-        ax.bar(xs, [100 * values[layer] for layer in layers], width, label=series)
-    ax.set_xticks(range(len(layers)), layers)
-    return _percent_axes(fig, ax, "pruned (%)", title)
-
-
 def accuracy_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
                     title: str = "accuracy vs sparsity", dense: float | None = None) -> Figure:
     """Lines of test accuracy against sparsity: ``{label: (sparsities, accuracies)}``, both in [0, 1]."""
@@ -87,12 +72,7 @@ def accuracy_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]
     if dense is not None:
         ax.axhline(100 * dense, color="gray", ls="--", lw=1, label="dense")
     ax.set_xlabel("weights pruned (%)")
-    return _percent_axes(fig, ax, "test accuracy (%)", title)
-
-
-def _percent_axes(fig: Figure, ax: Axes, ylabel: str, title: str) -> Figure:
-    """Finish a chart whose y axis is a percentage: label, 0-100 range, title, legend."""
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title(title)
     ax.legend(fontsize=8)

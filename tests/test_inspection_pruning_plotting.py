@@ -106,11 +106,7 @@ def test_mask_heatmap_rejects_wrong_shape():
 def test_other_figures():
     w = torch.randn(100)
     assert isinstance(plotting.weight_histograms(w, w * (w.abs() > 1)), Figure)
-    fig = plotting.sparsity_bars({"a": {"conv1": 0.1, "fc1": 0.9}, "b": {"conv1": 0.5, "fc1": 0.5}})
-    assert len(fig.axes[0].patches) == 4
     fig = plotting.accuracy_curves({"l1": ([0, 0.5], [0.97, 0.9])}, dense=0.97)
     assert len(fig.axes[0].lines) == 2
     with pytest.raises(ValueError, match="2 sparsities but 1 accuracies"):
         plotting.accuracy_curves({"bad": ([0, 0.5], [0.97])})
-    with pytest.raises(ValueError, match="at least one series"):
-        plotting.sparsity_bars({})
