@@ -80,7 +80,7 @@ def check_03_names_after_pruning(names_after_pruning: Callable[[list[str], list[
 
 
 #: The calls of exercise 3: (name, amount) for prune.random_unstructured on a fresh conv1 (54 weights, 6 biases).
-#: None of them is in notebook 03, which showed 1.5, -0.1, 100, "x", True and "weigth".
+#: None of them is in notebook 99 (troubleshooting), which showed 1.5, -0.1, 100, "x", True and "weigth".
 BAD_CALLS = [("weight", 1.0), ("weight", 55), ("bias", 6), ("bias", 7), ("weight", False), ("weight", None),
              ("Weight", 0.3), ("weight", -1)]
 

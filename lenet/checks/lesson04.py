@@ -96,16 +96,19 @@ def check_04_again_mask(again_mask: Callable[[torch.Tensor, torch.Tensor, float 
         check_mask(what, mine, expected, weight.abs(), hint, free=old_mask == 1, score="|weight|")
 
 
-def _reparam_cases() -> list[tuple[str, Callable[[], nn.Module], str, torch.Tensor, torch.Tensor]]:
-    """(label, make a fresh module, tensor name, mask, input) for the reparametrization checks; no global RNG used."""
+def _reparam_cases() -> list[tuple[str, Callable[[], nn.Module], list[tuple[str, torch.Tensor]], torch.Tensor]]:
+    """(label, make a fresh module, [(tensor name, mask), ...] pruned in that order, input); no global RNG used."""
     gen = torch.Generator().manual_seed(4)
+    conv_w, conv_b = (torch.rand(3, 1, 3, 3, generator=gen) > 0.3).float(), torch.tensor([1.0, 0.0, 1.0])
+    lin_w, lin_b = (torch.rand(4, 5, generator=gen) > 0.5).float(), torch.tensor([0.0, 1.0, 1.0, 0.0])
+    conv = partial(quiet_build, lambda: nn.Conv2d(1, 3, 3), 0)
+    linear = partial(quiet_build, lambda: nn.Linear(5, 4), 2)
+    x_conv, x_lin = torch.randn(2, 1, 6, 6, generator=gen), torch.randn(3, 5, generator=gen)
     return [
-        ("nn.Conv2d(1, 3, 3), 'weight'", partial(quiet_build, lambda: nn.Conv2d(1, 3, 3), 0), "weight",
-         (torch.rand(3, 1, 3, 3, generator=gen) > 0.3).float(), torch.randn(2, 1, 6, 6, generator=gen)),
-        ("nn.Conv2d(1, 3, 3), 'bias'", partial(quiet_build, lambda: nn.Conv2d(1, 3, 3), 1), "bias",
-         torch.tensor([1.0, 0.0, 1.0]), torch.randn(2, 1, 6, 6, generator=gen)),
-        ("nn.Linear(5, 4), 'weight'", partial(quiet_build, lambda: nn.Linear(5, 4), 2), "weight",
-         (torch.rand(4, 5, generator=gen) > 0.5).float(), torch.randn(3, 5, generator=gen)),
+        ("nn.Conv2d(1, 3, 3)", conv, [("weight", conv_w), ("bias", conv_b)], x_conv),
+        ("nn.Conv2d(1, 3, 3)", conv, [("bias", conv_b), ("weight", conv_w)], x_conv),
+        ("nn.Linear(5, 4)", linear, [("weight", lin_w)], x_lin),
+        ("nn.Linear(5, 4)", linear, [("bias", lin_b), ("weight", lin_w)], x_lin),
     ]
 
 
@@ -124,9 +127,11 @@ def _structure(module: nn.Module) -> tuple[list[str], list[str], list[str]]:
             list(module.state_dict()))
 
 
-@exercise(3, "MaskHook + my_prune equal prune.custom_from_mask: state, outputs and gradients, bit for bit")
+@exercise(3, "one MaskHook per module, for every pruned tensor: state, outputs and gradients equal torch's, bit "
+             "for bit")
 def check_04_reparametrize(MaskHook: type, my_prune: Callable[[nn.Module, str, torch.Tensor], object]) -> None:
-    """``my_prune(module, name, mask)`` with the forward-pre-hook ``MaskHook(name)`` reparametrizes like torch.
+    """``my_prune(module, name, mask)`` reparametrizes like ``prune.custom_from_mask``, but every pruned tensor of
+    a module shares one forward-pre-hook ``MaskHook()``, which recomputes each name in its ``names``.
 
     Introduced in solutions/04_under_the_hood.ipynb.
     """
@@ -135,36 +140,45 @@ def check_04_reparametrize(MaskHook: type, my_prune: Callable[[nn.Module, str, t
         fail(f"`MaskHook` is {show(MaskHook)}, expected the class itself.", "pass the class `MaskHook`, not an instance.")
     hint_state = ("like `prune.custom_from_mask`: `del module._parameters[name]`, then "
                   "`module.register_parameter(name + '_orig', param)` with the SAME Parameter object (an optimizer "
-                  "built before keeps training it), `module.register_buffer(name + '_mask', mask)`, compute "
-                  "`name` once right away (call the hook by hand: `hook(module, None)`), then "
-                  "`module.register_forward_pre_hook(hook)`.")
-    hint_hook = ("before every forward the hook must set the plain attribute: "
-                 "`setattr(module, self.name, mask.to(dtype=orig.dtype) * orig)`, with `orig` and `mask` read with "
-                 "`getattr(module, self.name + '_orig')` and `..._mask`, and autograd on (no `torch.no_grad()`), "
+                  "built before keeps training it), `module.register_buffer(name + '_mask', mask)`, and compute "
+                  "`name` right away (call the hook by hand: `hook(module, None)`).")
+    hint_one = ("the module must end with ONE forward-pre-hook, a MaskHook, whatever the number of tensors pruned: "
+                "look for it first (`[h for h in module._forward_pre_hooks.values() if isinstance(h, MaskHook)]`), "
+                "append `name` to its `names`, and register a new `MaskHook()` only when there is none. Notebook "
+                "04's `my_prune` registers one hook per call: that is the design to change.")
+    hint_hook = ("before every forward the hook must set, for EVERY name in `self.names`, the plain attribute: "
+                 "`setattr(module, name, mask.to(dtype=orig.dtype) * orig)`, with `orig` and `mask` read with "
+                 "`getattr(module, name + '_orig')` and `..._mask`, and autograd on (no `torch.no_grad()`), "
                  "so that the gradient flows back to `<name>_orig`.")
-    for label, fresh, name, mask, x in _reparam_cases():
+    for label, fresh, prunes, x in _reparam_cases():
         mine, theirs = fresh(), fresh()
-        param = getattr(mine, name)
-        call(my_prune, mine, name, mask.clone())
-        prune.custom_from_mask(theirs, name, mask.clone())
-        where = f"after my_prune({label}, mask)"
-        check_equal(f"the (parameters, buffers, state_dict keys) {where}", _structure(mine), _structure(theirs),
-                    hint_state)
-        if getattr(mine, name + "_orig") is not param:
-            fail(f"{where}, `{name}_orig` is a new tensor, not the Parameter that was `{name}`.", hint_state)
-        hooks = list(mine._forward_pre_hooks.values())
-        if len(hooks) != 1 or not isinstance(hooks[0], MaskHook):
-            fail(f"{where}, the module has {len(hooks)} forward-pre-hooks "
-                 f"({[type(h).__name__ for h in hooks]}), expected one MaskHook.", hint_state)
-        if name not in vars(mine):
-            fail(f"{where}, `{name}` is not a plain attribute of the module yet (torch's is, right away).",
-                 hint_state)
-        check_equal(f"{name} {where}", getattr(mine, name).detach(), getattr(theirs, name).detach(), hint_hook)
+        done = []
+        for name, mask in prunes:
+            param = getattr(mine, name)
+            call(my_prune, mine, name, mask.clone())
+            prune.custom_from_mask(theirs, name, mask.clone())
+            done.append(name)
+            where = f"after my_prune on {label}'s " + ", then ".join(repr(n) for n in done)
+            check_equal(f"the (parameters, buffers, state_dict keys) {where}", _structure(mine), _structure(theirs),
+                        hint_state)
+            if getattr(mine, name + "_orig") is not param:
+                fail(f"{where}, `{name}_orig` is a new tensor, not the Parameter that was `{name}`.", hint_state)
+            hooks = list(mine._forward_pre_hooks.values())
+            if len(hooks) != 1 or not isinstance(hooks[0], MaskHook):
+                fail(f"{where}, the module has {len(hooks)} forward-pre-hooks "
+                     f"({[type(h).__name__ for h in hooks]}), expected one MaskHook.", hint_one)
+            for n in done:
+                if n not in vars(mine):
+                    fail(f"{where}, `{n}` is not a plain attribute of the module yet (torch's is, right away).",
+                         hint_state)
+                check_equal(f"{n} {where}", getattr(mine, n).detach(), getattr(theirs, n).detach(), hint_hook)
         for sd_key, value in theirs.state_dict().items():
             check_equal(f"state_dict()[{sd_key!r}] {where}", mine.state_dict()[sd_key], value, hint_state)
         out_mine = _forward(mine, x, f"the forward {where}", hint_hook)
         out_theirs = theirs(x)
         check_equal(f"the output {where}", out_mine.detach(), out_theirs.detach(), hint_hook, rtol=0, atol=0)
+        if not out_mine.requires_grad:
+            fail(f"{where}, the output does not require grad: no gradient can reach any `_orig`.", hint_hook)
         out_mine.sum().backward()
         out_theirs.sum().backward()
         grads_theirs = {n: p.grad for n, p in theirs.named_parameters()}
@@ -172,12 +186,13 @@ def check_04_reparametrize(MaskHook: type, my_prune: Callable[[nn.Module, str, t
             if p.grad is None:
                 fail(f"{where}, no gradient reached `{n}` in the backward pass.", hint_hook)
             check_equal(f"{n}.grad {where}", p.grad, grads_theirs[n], hint_hook, rtol=0, atol=0)
-        with torch.no_grad():  # change the original values: the next forward must use them
-            getattr(mine, name + "_orig").mul_(-2)
-            getattr(theirs, name + "_orig").mul_(-2)
+        with torch.no_grad():  # change every original: the next forward must use them all
+            for n in done:
+                getattr(mine, n + "_orig").mul_(-2)
+                getattr(theirs, n + "_orig").mul_(-2)
             out_mine, out_theirs = _forward(mine, x, f"the second forward {where}", hint_hook), theirs(x)
-        check_equal(f"the output {where} and multiplying {name}_orig by -2", out_mine, out_theirs,
-                    "the hook must recompute the attribute from the current `_orig` and `_mask` before every "
+        check_equal(f"the output {where} and multiplying every `_orig` by -2", out_mine, out_theirs,
+                    "the hook must recompute every attribute from the current `_orig` and `_mask` before every "
                     "forward. " + hint_hook, rtol=0, atol=0)
 
 
