@@ -6,8 +6,8 @@ One seed is one draw of the fine-tuning shuffle, too noisy to rank recipes that 
 a point (the standard error of an accuracy near 97% on 1,000 test images is 0.5 pp), and ten seeds take
 longer than a lesson may. So this script measures them: it runs the lesson's own code cells (the setup
 cell and the cells that define FC, TARGET, LEVELS, one_shot and gradual), so the table and the lesson
-measure the same recipes, then trains each recipe once per seed (about 3 minutes on one thread, 2 cores)
-and prints the rows that the notebook quotes. Nothing is written to disk.
+measure the same recipes, then trains each recipe once per seed (about a minute, one thread, on the quiet 2-core
+test machine) and prints the rows that the notebook quotes. Nothing is written to disk.
 """
 from __future__ import annotations
 
@@ -27,8 +27,11 @@ def lesson_namespace() -> dict:
     """The globals of the lesson after running the cells named by MARKERS (their prints are shown)."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
     namespace: dict = {"__name__": "lesson09"}
-    for marker in MARKERS:
+    cells = {}
+    for marker in MARKERS:  # a cell holding two markers runs once
         cell = next(c for c in nb.cells if c.cell_type == "code" and marker in c.source)
+        cells.setdefault(cell.id, cell)
+    for cell in cells.values():
         exec(compile(cell.source, f"{NOTEBOOK.name}:{cell.id}", "exec"), namespace)  # noqa: S102 - our own notebook
     return namespace
 
