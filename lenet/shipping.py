@@ -7,6 +7,7 @@ measured by ``python -m lenet.pipeline``.
 from __future__ import annotations
 
 import re
+import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -132,12 +133,18 @@ def quantize_int8(model: nn.Module) -> nn.Module:
         return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
 
 
+#: What :func:`time_rounds` measures with: CPU time of the calling thread (wall time on Windows).
+CLOCK = time.perf_counter if sys.platform == "win32" else time.thread_time
+
+
 def time_rounds(fns: Mapping[str, Callable[[], object]], rounds: int = 31, number: int = 2) -> dict[str, list[float]]:
     """Seconds per call of each function, one entry per interleaved round: one CPU thread, gradients off.
 
     Each function is called once to warm up; then every round calls each function ``number`` times in turn,
-    so that a slow moment of a busy machine hurts all of them alike. Compare two entries round by round
-    (:func:`speedups`), not through their separate averages.
+    so that a slow moment of a busy machine hurts all of them alike. The clock is the thread's own CPU time
+    (:data:`CLOCK`), which stops while another process holds the core; on Windows, whose thread clock ticks
+    every ~16 ms, it is the wall clock. Compare two entries round by round (:func:`speedups`), not through
+    their separate averages.
 
     Introduced in notebooks/10_shipping_a_pruned_model.ipynb (notebook 08 writes it by hand).
     """
@@ -149,10 +156,10 @@ def time_rounds(fns: Mapping[str, Callable[[], object]], rounds: int = 31, numbe
             fn()
         for _ in range(rounds):
             for name, fn in fns.items():
-                start = time.perf_counter()
+                start = CLOCK()
                 for _ in range(number):
                     fn()
-                times[name].append((time.perf_counter() - start) / number)
+                times[name].append((CLOCK() - start) / number)
     return times
 
 
