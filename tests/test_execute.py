@@ -45,7 +45,7 @@ def test_refresh_runs_with_one_thread_keeps_ids_and_refuses_errors(tmp_path):
 
 def test_a_kernel_stopped_by_exit_is_blamed_on_the_cell_that_called_it():
     nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("exit()"),
-                             new_code_cell("import time\ntime.sleep(3)"), new_code_cell("print(x)")])
+                             new_code_cell("import time\ntime.sleep(2)"), new_code_cell("print(x)")])
     result = execute.run(nb, folder=execute.Path.cwd(), timeout=60)
     assert result.stop_status == execute.KERNEL_DIED and result.stop_cell == 1
     assert result.stop_detail == "cell 2 (`exit()`) called exit(), which stops the Python kernel"

@@ -1,17 +1,12 @@
-"""python -m lenet.grade on a small synthetic course: honest work, broken notebooks and cheats.
-
-One module fixture grades a whole room of submissions with the real command (2 jobs, real kernels);
-each test then reads the rows of one submission. The course is a temporary folder holding
-solutions/99_synthetic.ipynb, five tiny exercises that start fast.
+"""python -m lenet.grade on a room of submissions of a small synthetic course: honest work, broken
+notebooks and cheats. One module fixture grades them all once with the real command (2 jobs, real
+kernels); each test then reads the rows of one submission. tests/test_grade_run.py has the rest.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -19,138 +14,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course import execute, grade
-from course.exercises import build_exercise
-from course.notebook import read
-
-#: The five exercises of the synthetic course: (title, solution cell, check cell).
-EXERCISES = [
-    ("Multiply", "### BEGIN SOLUTION\nanswer = 6 * 7\n### END SOLUTION",
-     "checks.check_equal('answer', answer, 42, hint='multiply 6 by 7')"),
-    ("Double", "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
-     "checks.check_equal('double(21)', checks.call(double, 21), 42, hint='return twice x')"),
-    ("Arange", "### BEGIN SOLUTION\nt = torch.arange(3)\n### END SOLUTION",
-     "checks.check_equal('t', t, torch.tensor([0, 1, 2]), hint='torch.arange')"),
-    ("Split", "### BEGIN SOLUTION\nwords = 'a b c'.split()\n### END SOLUTION",
-     "checks.check_equal('words', words, ['a', 'b', 'c'], hint='str.split')"),
-    ("Inverse", "def inverse(x):\n    ### BEGIN SOLUTION\n    return 1 / x\n    ### END SOLUTION",
-     "checks.check_equal('inverse(4)', checks.call(inverse, 4), 0.25, hint='1 / x')"),
-]
-STEM = "99_synthetic"
-LABELS = [f"Exercise {n}: {title}" for n, (title, _, _) in enumerate(EXERCISES, 1)]
-WRONG = ["answer = 41", "def double(x):\n    return x + 2", "t = torch.arange(4)", "words = ['a']",
-         "def inverse(x):\n    return x"]
-HANG_TIMEOUT = 10
-
-
-def solution_notebook() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.cells = [new_markdown_cell("# 99 · Exercises: synthetic"), new_code_cell("import torch\nimport lenet\nfrom lenet import checks")]
-    for n, (title, solution, check) in enumerate(EXERCISES, 1):
-        nb.cells += [new_markdown_cell(f"### Exercise {n}: {title}"), new_code_cell(solution), new_code_cell(check)]
-    nb.cells.append(new_markdown_cell("## Next"))
-    for i, cell in enumerate(nb.cells):
-        cell["id"] = f"c{i:02d}"
-    return nb
-
-
-def solution(n: int) -> int:
-    """Index of exercise n's answer cell in the exercise notebook (heading 3n-1, answer 3n, check 3n+1)."""
-    return 3 * n
-
-
-def check(n: int) -> int:
-    return 3 * n + 1
-
-
-def untouched() -> nbformat.NotebookNode:
-    return build_exercise(solution_notebook(), f"solutions/{STEM}.ipynb")
-
-
-def answered(answers: list[str]) -> nbformat.NotebookNode:
-    nb = untouched()
-    for n, code in enumerate(answers, 1):
-        nb.cells[solution(n)].source = code
-    return nb
-
-
-def solved() -> nbformat.NotebookNode:
-    return answered(["\n".join(line for line in code.splitlines() if "### " not in line) for _, code, _ in EXERCISES])
-
-
-def wrong_with(cheat: str, after: int = 1) -> nbformat.NotebookNode:
-    """Every answer wrong, and the learner's ``cheat`` in a cell of its own after cell ``after``."""
-    nb = answered(WRONG)
-    nb.cells.insert(after + 1, new_code_cell(cheat))
-    return nb
-
-
-def partly() -> nbformat.NotebookNode:
-    """Right, wrong, untouched, raising in the answer cell, raising inside the check; and a cell between
-    exercises 1 and 2 that raises, after which the later exercises are still graded."""
-    nb = untouched()
-    nb.cells[solution(1)].source = "answer = 42"
-    nb.cells[solution(2)].source = "def double(x):\n    return x + 2"
-    nb.cells[solution(4)].source = "words = 'a b c'.split(1)"  # TypeError in the learner's cell
-    nb.cells[solution(5)].source = "def inverse(x):\n    return 1 / (x - 4)"  # ZeroDivisionError when checked
-    nb.cells.insert(check(1) + 1, new_code_cell("raise RuntimeError('boom')"))
-    return nb
-
-
-def deleted() -> nbformat.NotebookNode:
-    """Solved, then: exercise 2 deleted with its metadata entry, check 1 edited to hide a wrong answer."""
-    nb = solved()
-    nb.cells[solution(1)].source = "answer = 41"
-    nb.cells[check(1)].source = "print('Exercise 1 passed: multiply')"
-    del nb.cells[solution(2) - 1: check(2) + 1]
-    nb.metadata["course"]["exercises"] = [e for e in nb.metadata["course"]["exercises"] if e["exercise"] != 2]
-    return nb
-
-
-def forged_metadata() -> nbformat.NotebookNode:
-    """Wrong answers, with the check cells and the recorded checks both replaced by a print."""
-    nb = answered(WRONG)
-    for n in range(1, 6):
-        nb.cells[check(n)].source = f"print('Exercise {n} passed')"
-    for entry in nb.metadata["course"]["exercises"]:
-        entry["check"] = "print('passed')"
-    return nb
-
-
-def hanging() -> nbformat.NotebookNode:
-    nb = untouched()
-    nb.cells[solution(1)].source = "answer = 42"
-    nb.cells[solution(2)].source = "import time\ntime.sleep(600)"
-    return nb
-
-
-CHEATS = {
-    "fake_checks": "class Pass:\n    def __getattr__(self, name):\n        return lambda *a, **k: None\nchecks = Pass()",
-    "fake_lenet_checks": "class Pass:\n    def __getattr__(self, name):\n        return lambda *a, **k: None\n"
-                         "lenet.checks = Pass()\nchecks = lenet.checks",
-    "patched_functions": "import lenet.checks as c, lenet.checks.core as core\n"
-                         "c.check_equal = core.check_equal = lambda *a, **k: None",
-    "custom_exc": "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)",
-    "input_transformer": "get_ipython().input_transformers_cleanup.append("
-                         "lambda lines: [] if any('checks.' in l for l in lines) else lines)",
-    "ast_transformer": "import ast\nclass Blank(ast.NodeTransformer):\n"
-                       "    def visit_Module(self, node):\n        return ast.Module(body=[], type_ignores=[])\n"
-                       "get_ipython().ast_transformers.append(Blank())",
-    "printed_pass": "print('Exercise 1 passed: multiply')",
-    "patched_grader": "import sys, types\nfake = types.ModuleType('course.verify')\n"
-                      "fake.run = fake.fresh_checks = lambda *a, **k: True\nsys.modules['course.verify'] = fake\n"
-                      "import course\ncourse.verify = fake",
-}
-
+from course import execute
+from synthetic_course import (CHEATS, LABELS, STEM, WRONG, answered, deleted, forged_metadata, partly, solved,
+                              untouched, wrong_with, write_course)
 
 @pytest.fixture(scope="module")
 def room(tmp_path_factory) -> dict[str, object]:
     """Grade a room of submissions once with `python -m lenet.grade --jobs 2`; the rows by submission."""
-    course = tmp_path_factory.mktemp("course")
-    (course / "solutions").mkdir()
-    nbformat.write(solution_notebook(), course / "solutions" / f"{STEM}.ipynb")
+    course = write_course(tmp_path_factory.mktemp("course"))
     room = tmp_path_factory.mktemp("room")
     pidfile = room.parent / "detached.pid"
     peer = room / f"peer-{STEM}.ipynb"
@@ -282,109 +154,3 @@ def test_the_room_gets_progress_a_table_points_and_files(room):
                for line in out)
     assert room["csv"].splitlines()[0] == "notebook,exercise,status,detail,points"
     assert room["csv"].count(",passed,") == sum(r["status"] == "passed" for rows in room["rows"].values() for r in rows)
-
-
-def test_a_hanging_notebook_times_out_with_a_row(room):
-    nb, exercises, notes = grade.assemble(grade.lessons(room["course"])[STEM], hanging())
-    start = time.monotonic()
-    rows = grade.grade_run(nb, exercises, "hanging", grade.Limits(timeout=HANG_TIMEOUT), notes)
-    assert [(r.exercise, r.status) for r in rows] == [(LABELS[0], "passed"), ("", "timed out"),
-                                                      *[(label, "not run") for label in LABELS[1:]]]
-    assert rows[1].detail == f"timed out after {HANG_TIMEOUT}s in cell {solution(2) + 1} (`import time`)"
-    assert time.monotonic() - start < HANG_TIMEOUT + 30  # the kernel is killed, not waited for
-
-
-def test_ctrl_c_prints_what_was_graded_and_ends_every_kernel(room, tmp_path):
-    nbformat.write(solved(), tmp_path / f"a-{STEM}.ipynb")
-    nbformat.write(hanging(), tmp_path / f"b-{STEM}.ipynb")
-    proc = subprocess.Popen([sys.executable, "-m", "lenet.grade", str(tmp_path), "--jobs", "2", "--timeout", "300",
-                             "--course", str(room["course"])], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    first = proc.stderr.readline()  # the progress line of the solved notebook
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
-    out, err = proc.communicate(timeout=60)
-    assert first.startswith(f"[1/2] {tmp_path / f'a-{STEM}.ipynb'}: 5/5 passed"), first + err
-    assert proc.returncode == 130 and "interrupted: 1 of 2 notebooks graded" in err and "Traceback" not in err, err
-    assert out.splitlines()[-1] == "5 exercises in 1 notebook: 5 passed"
-    time.sleep(1)
-    assert not [p.name for p in Path("/proc").glob("[0-9]*") if _graded_in_a_room(p)]
-
-
-def _graded_in_a_room(proc: Path) -> bool:
-    """Whether ``proc`` is alive and was started by `python -m lenet.grade` (its room token is set)."""
-    try:
-        env = (proc / "environ").read_bytes().split(b"\0")
-        alive = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-    return alive and any(e.startswith(b"COURSE_GRADE_ROOM=") and len(e) > len(b"COURSE_GRADE_ROOM=") for e in env)
-
-
-@pytest.mark.parametrize("args, message", [
-    (["x.ipynb", "--timeout", "0"], "--timeout: must be greater than 0"),
-    (["x.ipynb", "--timeout", "-5"], "--timeout: must be greater than 0"),
-    (["x.ipynb", "--jobs", "0"], "--jobs: must be greater than 0"),
-    (["x.ipynb", "--memory", "lots"], "--memory: 'lots' is not a number"),
-])
-def test_bad_arguments_are_refused_clearly(args, message, capsys):
-    with pytest.raises(SystemExit) as info:
-        grade.main(args)
-    assert info.value.code == 2 and message in capsys.readouterr().err
-
-
-def test_lesson_is_recognised_by_name_or_recorded_source():
-    known = {"03_random_unstructured": "x", "01_load_lenet": "y"}
-    nb = new_notebook()
-    assert grade.lesson_of("alice-03_random_unstructured (1).ipynb", nb, known) == "x"
-    assert grade.lesson_of("submissions/bob/01_load_lenet.ipynb", nb, known) == "y"
-    assert grade.lesson_of("homework.ipynb", nb, known) is None
-    nb.metadata["course"] = {"source": "solutions/01_load_lenet.ipynb"}
-    assert grade.lesson_of("homework.ipynb", nb, known) == "y"
-
-
-def test_learner_cells_are_kept_in_place_and_course_cells_restored(tmp_path):
-    (tmp_path / "solutions").mkdir()
-    nbformat.write(solution_notebook(), tmp_path / "solutions" / f"{STEM}.ipynb")
-    lesson = grade.lessons(tmp_path)[STEM]
-    nb = solved()
-    nb.cells[1].source = "checks = None"  # the setup cell, edited: the course's runs
-    helper = new_code_cell("def helper():\n    return 6 * 7")
-    nb.cells.insert(solution(1), helper)  # a cell of the learner's inside exercise 1
-    to_run, exercises, _ = grade.assemble(lesson, nb)
-    assert to_run.cells[1].source == lesson.notebook.cells[1].source
-    assert to_run.cells[solution(1)].source == helper.source
-    assert exercises[0].first == solution(1) - 1 and exercises[0].check == check(1) + 1
-
-
-def test_an_error_in_a_demonstration_cell_does_not_hide_the_hint(tmp_path):
-    """A course cell between the answer and the check raises because the answer is wrong: the row gives
-    the check's hint, not the demonstration's error."""
-    nb = solution_notebook()
-    nb.cells.insert(check(2), new_code_cell("assert double(1) == 2, 'the demonstration fails'"))
-    nb.cells[check(2)]["id"] = "demo"
-    (tmp_path / "solutions").mkdir()
-    nbformat.write(nb, tmp_path / "solutions" / f"{STEM}.ipynb")
-    submission = build_exercise(nb, f"solutions/{STEM}.ipynb")
-    submission.cells[solution(2)].source = "def double(x):\n    return x + 2"
-    rows = grade.grade_submission(f"{STEM}.ipynb", nbformat.writes(submission).encode(), root=tmp_path)
-    (row,) = [r for r in rows if r.exercise == LABELS[1]]
-    assert (row.status, row.detail) == ("failed", "`double(21)` is 23, expected 42. Hint: return twice x")
-
-
-def test_a_real_lesson_solved_passes_and_typed_values_with_a_cheat_pass_nothing():
-    """Lesson 01 for real: its solution passes everywhere; answers typed from the stored outputs, with
-    `checks` rebound to an object that passes everything, pass nothing."""
-    root = Path(grade.ROOT)
-    solved_rows = grade.grade_submission("alice-01_load_lenet.ipynb", (root / "solutions" / "01_load_lenet.ipynb").read_bytes())
-    assert [r.status for r in solved_rows] == ["passed"] * 5, solved_rows
-    nb = read(root / "exercises" / "01_load_lenet.ipynb")
-    answers = {c.metadata["course"]["exercise"]: c for c in nb.cells
-               if c.get("metadata", {}).get("course", {}).get("role") == "solution"}
-    answers[4].source = "def accuracy(preds, labels):\n    return 0.967"
-    answers[5].source = "def most_confused(matrix):\n    return (5, 8)"
-    nb.cells.insert(2, new_code_cell(CHEATS["fake_checks"]))
-    rows = grade.grade_submission("bob-01_load_lenet.ipynb", nbformat.writes(nb).encode())
-    assert [r.exercise for r in rows if r.exercise][3:] == ["Exercise 4: Accuracy by hand",
-                                                            "Exercise 5: Which digits does it confuse?"]
-    assert not [r for r in rows if r.status == "passed"], rows
-    assert [r.status for r in rows if r.exercise][3] == "failed", rows
