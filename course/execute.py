@@ -8,6 +8,8 @@ The math-thread environment of every kernel the course starts is defined here, a
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import logging
 import math
 import os
@@ -151,6 +153,30 @@ def run(nb: NotebookNode, folder: Path, *, timeout: float = 600, threads: int = 
         if sockets is not None:
             sockets.cleanup()
     return result
+
+
+def code_cells(path: Path, markers: Sequence[str] | None = None) -> list[NotebookNode]:
+    """The code cells of the notebook at ``path``: all of them, or the first containing each of ``markers``.
+
+    With markers the cells come in the order of ``markers``, each once (a cell holding two markers is not
+    repeated). For the scripts in docs/ that re-run a lesson's own cells over seeds or timing rounds.
+    """
+    cells = [cell for cell in read(path).cells if cell.cell_type == "code"]
+    if markers is None:
+        return cells
+    chosen: dict[str, NotebookNode] = {}
+    for marker in markers:
+        cell = next((c for c in cells if marker in c.source), None)
+        if cell is None:
+            raise LookupError(f"{path}: no code cell contains {marker!r}")
+        chosen.setdefault(cell.id, cell)
+    return list(chosen.values())
+
+
+def run_in_process(cell: NotebookNode, namespace: dict[str, Any], quiet: bool = True) -> None:
+    """Execute ``cell``'s source in ``namespace`` in this process (no kernel), its prints silenced if ``quiet``."""
+    with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+        exec(compile(cell.source, f"<cell {cell.get('id', '?')}>", "exec"), namespace)  # noqa: S102 - the course's cells
 
 
 def refresh(path: Path) -> str:

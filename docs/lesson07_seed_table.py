@@ -12,13 +12,11 @@ lesson measure the same recipes. About 7 s per seed on one thread (2-core machin
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import statistics
 import time
 from pathlib import Path
 
-import nbformat
+from course.execute import code_cells, run_in_process
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07_accuracy_and_sparsity.ipynb"
 #: What the setup cell contains (run once).
@@ -34,31 +32,19 @@ RECIPES = (("one-shot 91.7% + 5 epochs", "fine_tuned_acc"), ("iterative to 91.7%
 PAIRS = ((RECIPES[0][0], RECIPES[2][0]), (RECIPES[0][0], RECIPES[1][0]))
 
 
-def cells(markers: tuple[str, ...]) -> list:
-    """The code cells of the lesson containing each marker, in the order of ``markers``."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    return [next(c for c in nb.cells if c.cell_type == "code" and marker in c.source) for marker in markers]
-
-
-def run(cell, namespace: dict) -> None:
-    """Execute one lesson cell in ``namespace``, its prints silenced."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        exec(compile(cell.source, f"{NOTEBOOK.name}:{cell.id}", "exec"), namespace)  # noqa: S102 - our own notebook
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=20, help="seeds 1..N of the fine-tuning shuffle")
     args = parser.parse_args(argv)
     namespace: dict = {"__name__": "lesson07"}
-    run(cells((SETUP,))[0], namespace)
+    run_in_process(code_cells(NOTEBOOK, (SETUP,))[0], namespace)
     dense = 100 * namespace["dense_acc"]
-    per_seed = cells(PER_SEED)
+    per_seed = code_cells(NOTEBOOK, PER_SEED)
     accs: dict[str, list[float]] = {label: [] for label, _ in RECIPES}
     start = time.time()
     for seed in range(1, args.seeds + 1):
         for i, cell in enumerate(per_seed):
-            run(cell, namespace)
+            run_in_process(cell, namespace)
             if i == 0:
                 namespace["SEED"] = seed  # the first cell sets SEED = 1; the later ones read it
         for label, var in RECIPES:

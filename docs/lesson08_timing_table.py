@@ -13,8 +13,6 @@ nothing is written to disk.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import statistics
 import subprocess
 import sys
@@ -22,7 +20,8 @@ import time
 from pathlib import Path
 
 import matplotlib
-import nbformat
+
+from course.execute import code_cells, run_in_process
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "08_does_pruning_compress.ipynb"
 #: The timing cells, found by what they contain, and the quantity each one's assert checks.
@@ -39,13 +38,12 @@ TIMED = {
 REMOVED = ("prune.remove 90% / dense, speed", "< 1.25", lambda ns: ns["speedup"]["prune.remove 90%"])
 
 
-def run(source: str, ns: dict, name: str) -> str | None:
-    """Run one cell's source in ``ns``, its output swallowed; the message of a failed assert, else None."""
+def run(cell, ns: dict) -> str | None:
+    """Run one lesson cell in ``ns``, its output swallowed; the message of a failed assert, else None."""
     import matplotlib.pyplot as plt
 
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            exec(compile(source, name, "exec"), ns)  # noqa: S102 - our own notebook
+        run_in_process(cell, ns)
     except AssertionError as e:
         return str(e) or "assert failed"
     finally:
@@ -60,22 +58,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--wall", action="store_true", help="time with the wall clock, not the thread's CPU time")
     args = parser.parse_args(argv)
     matplotlib.use("Agg")
-    cells = [c for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code"]
+    cells = code_cells(NOTEBOOK)
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
     try:
         ns: dict = {"__name__": "lesson08"}
         start = time.time()
         for cell in cells:  # the whole lesson once, in order
-            if (failed := run(cell.source, ns, cell.id)) is not None:
+            if (failed := run(cell, ns)) is not None:
                 print(f"first run, cell {cell.id}: {failed}")
         if args.wall:
             ns["clock"] = time.perf_counter  # the lesson's timings() reads this global at every call
-        timed = {marker: next(c for c in cells if marker in c.source) for marker in TIMED}
+        timed = dict(zip(TIMED, code_cells(NOTEBOOK, tuple(TIMED))))
         values: dict[str, list[float]] = {}
         fails: dict[str, int] = {}
         for _ in range(args.repeats):
             for marker, cell in timed.items():
-                run(cell.source, ns, cell.id)  # a failed assert is counted below, quantity by quantity
+                run(cell, ns)  # a failed assert is counted below, quantity by quantity
                 quantities = [TIMED[marker]] + ([REMOVED] if marker == '"masked 90% (hook)"' else [])
                 for label, rule, get in quantities:
                     values.setdefault(label, []).append(value := get(ns))

@@ -16,7 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
-import nbformat
+from course.execute import code_cells, run_in_process
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "09_parametrizations.ipynb"
 #: What the cells to run contain, in notebook order: the setup, the Linear layers, the target, the recipes.
@@ -25,14 +25,9 @@ MARKERS = ("import lenet", "FC = [", "TARGET = ", "def one_shot(", "def gradual(
 
 def lesson_namespace() -> dict:
     """The globals of the lesson after running the cells named by MARKERS (their prints are shown)."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
     namespace: dict = {"__name__": "lesson09"}
-    cells = {}
-    for marker in MARKERS:  # a cell holding two markers runs once
-        cell = next(c for c in nb.cells if c.cell_type == "code" and marker in c.source)
-        cells.setdefault(cell.id, cell)
-    for cell in cells.values():
-        exec(compile(cell.source, f"{NOTEBOOK.name}:{cell.id}", "exec"), namespace)  # noqa: S102 - our own notebook
+    for cell in code_cells(NOTEBOOK, MARKERS):
+        run_in_process(cell, namespace, quiet=False)
     return namespace
 
 

@@ -49,3 +49,21 @@ def test_a_kernel_stopped_by_exit_is_blamed_on_the_cell_that_called_it():
     result = execute.run(nb, folder=execute.Path.cwd(), timeout=60)
     assert result.stop_status == execute.KERNEL_DIED and result.stop_cell == 1
     assert result.stop_detail == "cell 2 (`exit()`) called exit(), which stops the Python kernel"
+
+
+def test_code_cells_by_marker_run_in_this_process(tmp_path, capsys):
+    nb = new_notebook(cells=[new_markdown_cell("x = 0"), new_code_cell("x = 1\ny = 2"), new_code_cell("print(x + y)")])
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"c{i}"
+    path = tmp_path / "lesson.ipynb"
+    nbformat.write(nb, path)
+    assert [c.id for c in execute.code_cells(path)] == ["c1", "c2"]
+    assert [c.id for c in execute.code_cells(path, ("print(", "x = 1", "y = 2"))] == ["c2", "c1"]  # c1 once
+    with pytest.raises(LookupError, match="no code cell contains 'z = '"):
+        execute.code_cells(path, ("z = ",))
+    namespace: dict = {}
+    for cell in execute.code_cells(path):
+        execute.run_in_process(cell, namespace)
+    assert namespace["y"] == 2 and capsys.readouterr().out == ""
+    execute.run_in_process(execute.code_cells(path)[1], namespace, quiet=False)
+    assert capsys.readouterr().out == "3\n"
