@@ -61,7 +61,7 @@ class SlimLeNet(LeNet):
 
     ``SlimLeNet()`` has LeNet's own widths (6, 16, 120, 84). :func:`lenet.shrink` builds one from the
     channels and neurons a structured-pruned LeNet kept. Notebook 08 writes this class by hand; it is
-    saved here in notebooks/10_shipping_a_pruned_model.ipynb.
+    saved here in notebooks/11_shipping_a_pruned_model.ipynb.
     """
 
     def __init__(self, c1: int = 6, c2: int = 16, f1: int = 120, f2: int = 84) -> None:

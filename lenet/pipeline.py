@@ -2,7 +2,7 @@
 
 Fine-tuning the slim LeNet is deterministic for one seed, but its accuracy moves from seed to seed by about as
 much as the gap to the dense model. This command measures that spread once, outside the notebook; the
-notebook prints the table and re-runs one seed live. Introduced in notebooks/10_shipping_a_pruned_model.ipynb.
+notebook prints the table and re-runs one seed live. Introduced in notebooks/11_shipping_a_pruned_model.ipynb.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .training import evaluate, fine_tune
 
 
 def pipeline_accuracies(data: MNIST, seed: int, epochs: int = 10) -> tuple[float, float]:
-    """Test accuracy of notebook 10's shipped LeNet fine-tuned with ``seed``: ``(float32, int8)``.
+    """Test accuracy of notebook 11's shipped LeNet fine-tuned with ``seed``: ``(float32, int8)``.
 
     The pipeline: ``prune_rows`` of the pretrained LeNet, ``shrink``, ``fine_tune(epochs, seed)``, then
     ``quantize_int8``. Fine-tuning runs on one thread, so a seed always gives the same weights.
@@ -29,7 +29,7 @@ def pipeline_accuracies(data: MNIST, seed: int, epochs: int = 10) -> tuple[float
 
 
 def main(argv: Sequence[str] | None = None) -> dict[int, tuple[float, float]]:
-    """``python -m lenet.pipeline [--seeds 0 1 ...] [--epochs 10]``: the seed table quoted in notebook 10."""
+    """``python -m lenet.pipeline [--seeds 0 1 ...] [--epochs 10]``: the seed table quoted in notebook 11."""
     parser = argparse.ArgumentParser(prog="python -m lenet.pipeline", description=main.__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--epochs", type=int, default=10)

@@ -2,7 +2,7 @@
 
 Each lesson first calls torch's API by hand; these helpers only save the loop afterwards.
 entries_to_prune is introduced in notebooks/03_random_unstructured.ipynb, prune_model in
-notebooks/06_pruning_methods.ipynb, remove_pruning in notebooks/10_shipping_a_pruned_model.ipynb.
+notebooks/06_pruning_methods.ipynb, remove_pruning in notebooks/11_shipping_a_pruned_model.ipynb.
 """
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def remove_pruning(model: nn.Module) -> list[str]:
         The qualified names removed, in module order, e.g. ``["fc1.weight", "fc1.bias"]``; ``[]`` when
         nothing was pruned.
 
-    Introduced in notebooks/10_shipping_a_pruned_model.ipynb.
+    Introduced in notebooks/11_shipping_a_pruned_model.ipynb.
     """
     found = [(prefix, module, hook._tensor_name)
              for prefix, module in model.named_modules()

@@ -1,7 +1,7 @@
 """Ship a pruned LeNet: cut whole rows, rebuild it physically smaller, quantize it, and time it.
 
 Notebook 08 builds the row cuts, the smaller LeNet and the interleaved timing by hand; they are saved here
-in notebooks/10_shipping_a_pruned_model.ipynb. The accuracy of the whole pipeline over fine-tuning seeds is
+in notebooks/11_shipping_a_pruned_model.ipynb. The accuracy of the whole pipeline over fine-tuning seeds is
 measured by ``python -m lenet.pipeline``.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ def prune_rows(model: nn.Module, cuts: Mapping[str, int] = CUTS) -> nn.Module:
     the ``k`` filters (conv) or neurons (linear) of smallest L2 norm, and ``prune.custom_from_mask`` masks
     their biases too, so that a cut row outputs exactly 0 and :func:`shrink` can delete it.
 
-    Introduced in notebooks/10_shipping_a_pruned_model.ipynb (notebook 08 does it by hand).
+    Introduced in notebooks/11_shipping_a_pruned_model.ipynb (notebook 08 does it by hand).
     """
     for name, amount in cuts.items():
         module = model.get_submodule(name)
@@ -86,7 +86,7 @@ def shrink(model: LeNet) -> SlimLeNet:
         ValueError: a row has all-zero weights but a non-zero bias (it outputs a constant: mask its bias too),
             or a layer has no row left.
 
-    Introduced in notebooks/10_shipping_a_pruned_model.ipynb (notebook 08 does it by hand).
+    Introduced in notebooks/11_shipping_a_pruned_model.ipynb (notebook 08 does it by hand).
     """
     if not isinstance(model, LeNet):
         raise TypeError(f"shrink expects a LeNet (or SlimLeNet), got {type(model).__name__}")
@@ -116,13 +116,13 @@ def quantize_int8(model: nn.Module) -> nn.Module:
     are quantized batch by batch at run time; Conv2d layers stay float32. Which int8 kernels run depends on the
     CPU (``torch.backends.quantized.engine``: x86/fbgemm on x86, qnnpack on ARM). torch 2.13 deprecates
     ``torch.ao.quantization`` in favour of torchao's ``quantize_``; the two warnings it gives for that are
-    silenced here (notebook 10 shows them once).
+    silenced here (notebook 11 shows them once).
 
     Raises:
         ValueError: ``model`` still has pruning hooks: torch cannot deep-copy it, and quantizing it in place
             would carry the hooks onto the int8 layers. Call :func:`lenet.remove_pruning` first.
 
-    Introduced in notebooks/10_shipping_a_pruned_model.ipynb.
+    Introduced in notebooks/11_shipping_a_pruned_model.ipynb.
     """
     if prune.is_pruned(model):
         raise ValueError("the model still has pruning hooks (weight_orig, weight_mask): quantize_dynamic cannot "
@@ -146,7 +146,7 @@ def time_rounds(fns: Mapping[str, Callable[[], object]], rounds: int = 31, numbe
     every ~16 ms, it is the wall clock. Compare two entries round by round (:func:`speedups`), not through
     their separate averages.
 
-    Introduced in notebooks/10_shipping_a_pruned_model.ipynb (notebook 08 writes it by hand).
+    Introduced in notebooks/11_shipping_a_pruned_model.ipynb (notebook 08 writes it by hand).
     """
     if rounds < 1 or number < 1:
         raise ValueError(f"rounds and number must be >= 1, got rounds={rounds}, number={number}")
@@ -169,7 +169,7 @@ def speedups(times: Mapping[str, Sequence[float]], baseline: str = "dense") -> d
     Above 1 is faster than the baseline. The median over the rounds is a robust speed-up, and the spread of
     the rounds says how far to trust it.
 
-    Introduced in notebooks/10_shipping_a_pruned_model.ipynb.
+    Introduced in notebooks/11_shipping_a_pruned_model.ipynb.
     """
     if baseline not in times:
         raise KeyError(f"no {baseline!r} entry to compare with; the entries are {list(times)}")

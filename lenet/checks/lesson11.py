@@ -1,4 +1,4 @@
-"""Checks of lesson 10 · Shipping a pruned model (solutions/10_shipping_a_pruned_model.ipynb)."""
+"""Checks of lesson 11 · Shipping a pruned model (solutions/11_shipping_a_pruned_model.ipynb)."""
 from __future__ import annotations
 
 import os
@@ -69,10 +69,10 @@ def _pruned_names(model: nn.Module) -> list[str]:
 
 
 @exercise(1, "remove_all makes every pruned tensor permanent, skips the rest and names what it removed")
-def check_10_remove_all(remove_all: Callable[[nn.Module], Sequence[str]]) -> None:
+def check_11_remove_all(remove_all: Callable[[nn.Module], Sequence[str]]) -> None:
     """``remove_all(model)``: ``prune.remove`` on every pruned tensor of ``model``; returns their qualified names.
 
-    Introduced in solutions/10_shipping_a_pruned_model.ipynb.
+    Introduced in solutions/11_shipping_a_pruned_model.ipynb.
     """
     __tracebackhide__ = True
     hint = ("`prune.remove(module, name)` works on one module and one tensor, and raises ValueError on a tensor "
@@ -111,11 +111,11 @@ def _torch_int8_zeros(w: torch.Tensor) -> torch.Tensor:
 
 
 @exercise(2, "int8_zero_mask predicts torch's int8 zeros: every float zero, and the weights that round to 0")
-def check_10_int8_zeros(int8_zero_mask: Callable[[torch.Tensor], torch.Tensor], new_zeros: int) -> None:
+def check_11_int8_zeros(int8_zero_mask: Callable[[torch.Tensor], torch.Tensor], new_zeros: int) -> None:
     """``int8_zero_mask(w)``: bool tensor, True where dynamic int8 quantization stores 0; ``new_zeros``: how many
     non-zero weights of the pretrained fc1, randomly pruned by half after ``torch.manual_seed(0)``, become int8 zeros.
 
-    Introduced in solutions/10_shipping_a_pruned_model.ipynb.
+    Introduced in solutions/11_shipping_a_pruned_model.ipynb.
     """
     __tracebackhide__ = True
     hint = ("the weight scheme is per-tensor symmetric: `scale = w.abs().max() / 127.5` (the range [-max, max] spread "
@@ -165,10 +165,10 @@ def _ship_cases() -> list[tuple[str, Callable[[], nn.Module]]]:
 
 
 @exercise(3, "ship writes a .pt2 without masks, for any batch size, without the example's whole storage")
-def check_10_ship(ship: Callable[[nn.Module, torch.Tensor, str], object]) -> None:
+def check_11_ship(ship: Callable[[nn.Module, torch.Tensor, str], object]) -> None:
     """``ship(model, example, path)``: remove the pruning, ``torch.export`` with a dynamic batch, save to ``path``.
 
-    Introduced in solutions/10_shipping_a_pruned_model.ipynb.
+    Introduced in solutions/11_shipping_a_pruned_model.ipynb.
     """
     __tracebackhide__ = True
     hint = ("first `lenet.remove_pruning(model)` (or else the program takes weight_orig and weight_mask as inputs); "
@@ -217,10 +217,10 @@ def check_10_ship(ship: Callable[[nn.Module, torch.Tensor, str], object]) -> Non
 
 
 @exercise(4, "median_speedup takes the median of the per-round ratios")
-def check_10_median_speedup(median_speedup: Callable[[Sequence[float], Sequence[float]], float]) -> None:
+def check_11_median_speedup(median_speedup: Callable[[Sequence[float], Sequence[float]], float]) -> None:
     """``median_speedup(base, other)``: median over the rounds of base time / other time, round by round.
 
-    Introduced in solutions/10_shipping_a_pruned_model.ipynb.
+    Introduced in solutions/11_shipping_a_pruned_model.ipynb.
     """
     __tracebackhide__ = True
     hint = ("pair the two lists round by round: `ratios = [b / o for b, o in zip(base, other)]` (above 1: `other` is "
@@ -244,10 +244,10 @@ def _int8_case(widths: tuple[int, int, int, int], seed: int) -> nn.Module:
 
 
 @exercise(5, "load_int8 rebuilds the int8 SlimLeNet from its state_dict")
-def check_10_load_int8(load_int8: Callable[[str, tuple[int, int, int, int]], nn.Module]) -> None:
+def check_11_load_int8(load_int8: Callable[[str, tuple[int, int, int, int]], nn.Module]) -> None:
     """``load_int8(path, widths)``: the int8 SlimLeNet whose ``state_dict`` was saved at ``path``.
 
-    Introduced in solutions/10_shipping_a_pruned_model.ipynb.
+    Introduced in solutions/11_shipping_a_pruned_model.ipynb.
     """
     __tracebackhide__ = True
     hint = ("an int8 state_dict holds `fc1._packed_params...`, `fc1.scale` and `fc1.zero_point`, not `fc1.weight`: "
