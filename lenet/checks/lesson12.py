@@ -302,14 +302,15 @@ class check_12_ticket_bytes(Check):
         what = f"ticket_bytes({case['label']})"
         expected = _ticket_reference(case["masks"], case["seed"])
         n = sum(m.numel() for m in case["masks"])
+        packed = -(-n // 8)
         hint = ("concatenate the flattened masks first, then pack the whole bit string once (`np.packbits` on a uint8 "
-                f"array): {n} entries take ceil({n} / 8) = {-(-n // 8)} bytes, padded only at the very end; then "
-                "append `seed.to_bytes(8, 'little')`.")
+                f"array): {n} entries take ceil({n} / 8) = {packed} byte{'s' * (packed != 1)}, padded only at the "
+                "very end; then append `seed.to_bytes(8, 'little')`.")
         if not isinstance(got, (bytes, bytearray)):
             fail(f"`{what}` is {show(got)} (a {type_name(got)}), expected bytes.",
                  "`np.packbits(...).tobytes()` gives bytes, and bytes + bytes is bytes.")
         if len(got) != len(expected):
-            fail(f"`{what}` is {len(got)} bytes long, expected {len(expected)}: {-(-n // 8)} for the {n} bits, "
+            fail(f"`{what}` is {len(got)} bytes long, expected {len(expected)}: {packed} for the {n} bits, "
                  "8 for the seed.", hint)
         if bytes(got[-8:]) != expected[-8:]:
             fail(f"the last 8 bytes of `{what}` are {bytes(got[-8:])!r}, expected the seed {case['seed']} as "
