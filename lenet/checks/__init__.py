@@ -75,9 +75,9 @@ from .lesson09 import (
 from .lesson11 import (
     check_11_int8_zeros,
     check_11_load_int8,
-    check_11_median_speedup,
+    check_11_per_row_int8,
     check_11_remove_all,
-    check_11_ship,
+    check_11_ship_onnx,
 )
 
 __all__ = [
@@ -94,5 +94,5 @@ __all__ = [
     "check_07_planned_sparsity", "check_07_prune_again", "check_07_training_step", "check_08_break_even",
     "check_08_csr_bytes", "check_08_macs", "check_08_shrink", "check_08_values_and_bits", "check_09_load_masked",
     "check_09_make_plain", "check_09_names", "check_09_two_four", "check_09_two_four_lenet", "check_11_int8_zeros",
-    "check_11_load_int8", "check_11_median_speedup", "check_11_remove_all", "check_11_ship",
+    "check_11_load_int8", "check_11_per_row_int8", "check_11_remove_all", "check_11_ship_onnx",
 ]
