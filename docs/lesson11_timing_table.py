@@ -8,9 +8,10 @@ second repetition beside a busy core (a process of this script that spins on a c
 ends). For every artifact it prints the speed-up against torch's dense model at batch 1 and 256 (each value the
 median of the cell's 31 interleaved rounds, on the thread's CPU clock, one thread), as min, median and max over
 the quiet repetitions, the busy ones and all of them, and how many repetitions broke each of the lesson's
-speed asserts. ``--extra`` adds three artifacts the lesson does not time (int8 weights with the
-``DequantizeLinear`` nodes left to run at every call, float16 weights read through ``Cast``, static int8 in
-ORT's QOperator format), measured in the same rounds.
+speed asserts. ``--extra`` adds artifacts the lesson does not time, measured in the same rounds: int8 weights
+with the ``DequantizeLinear`` nodes left to run at every call, float16 weights read through ``Cast``, static int8
+in ORT's QOperator format, and the slim float32 and int8-weights files in sessions at ``ORT_ENABLE_EXTENDED``
+(without the x86 layout optimizations, NCHWc, of the default ``ORT_ENABLE_ALL``).
 
 Then it times the lesson's ``torch.compile`` sentence: the first call of ``torch.compile(slim)`` (Inductor, the
 default backend, batch 256), ``--compile`` times in a fresh process with an empty Inductor cache, and once with
@@ -76,7 +77,7 @@ def lesson_namespace() -> dict:
 
 
 def add_extra(ns: dict) -> None:
-    """Three more artifacts in the lesson's ``runners`` and ``paths``, built from its slim float32 file."""
+    """More artifacts in the lesson's ``runners`` and ``paths``, built from its slim float32 file."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper
@@ -99,9 +100,24 @@ def add_extra(ns: dict) -> None:
                                  ns["Calibration"](), quant_format=quantization.QuantFormat.QOperator)
     extra = {label: session(paths[label]) for label in
              ("ORT int8 weights, unfolded", "ORT float16 weights", "ORT int8 static, QOperator")}
+    for label, config in (("ORT slim float32", None), (SHIP, {"session.disable_quant_qdq": "1"})):
+        paths[f"{label}, EXTENDED"] = paths[label]
+        extra[f"{label}, EXTENDED"] = extended(paths[label], config)
     for label, s in extra.items():
         runners[label] = lambda images, s=s: torch.from_numpy(s.run(None, {"x": images.numpy()})[0])
         ns["accs"][label] = ns["accuracy"](runners[label])
+
+
+def extended(path: str, config: dict[str, str] | None):
+    """The lesson's session, one thread, at ORT_ENABLE_EXTENDED: no layout optimizations."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    for key, value in (config or {}).items():
+        options.add_session_config_entry(key, value)
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 def spread(values: list[float]) -> str:
@@ -159,8 +175,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}, onnxruntime "
           f"{ns['ort'].__version__}, 1 thread, thread CPU time; {time.time() - start:.0f} s\n")
     print("Speed vs torch dense (median of 31 interleaved rounds), min / median / max over the repetitions:\n")
-    print("| artifact | kB | smaller | batch 1, quiet | batch 1, busy | batch 256, quiet | batch 256, busy | accuracy |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| artifact | kB | smaller | batch 1, quiet | batch 1, busy | batch 256, quiet | batch 256, busy "
+          "| accuracy |\n|---|---|---|---|---|---|---|---|")
     runners, paths, smaller = ns["runners"], ns["paths"], ns["smaller"]
     for k in runners:
         cols = [spread([s[n][k] for s in speeds[busy]]) for n in (1, 256) for busy in (False, True)]

@@ -160,7 +160,8 @@ def test_export_onnx_writes_one_checked_file_for_any_batch_and_leaves_the_model_
     with torch.no_grad():
         for n in (1, 3, 1000):
             x = data.test_x[:n]
-            assert torch.allclose(torch.from_numpy(session.run(None, {"x": x.numpy()})[0]), slim(x), rtol=1e-5, atol=1e-5)
+            logits = torch.from_numpy(session.run(None, {"x": x.numpy()})[0])
+            assert torch.allclose(logits, slim(x), rtol=1e-5, atol=1e-5)
 
 
 def test_export_onnx_refuses_a_model_still_pruned_or_parametrized(tmp_path, model):

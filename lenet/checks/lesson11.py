@@ -279,7 +279,6 @@ class check_11_ship_onnx(Check):
 
 def _gemm_model(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.Tensor) -> Any:
     """An ONNX model x -> Gemm(w1, b1) -> Relu -> Gemm(w2, b2), weights as initializers (as torch exports Linear)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     nodes = [helper.make_node("Gemm", ["x", "fc1.weight", "fc1.bias"], ["h"], transB=1),
@@ -287,8 +286,9 @@ def _gemm_model(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, b2: torch.
              helper.make_node("Gemm", ["r", "fc2.weight", "fc2.bias"], ["y"], transB=1)]
     inits = [numpy_helper.from_array(t.numpy(), name) for name, t in
              (("fc1.weight", w1), ("fc1.bias", b1), ("fc2.weight", w2), ("fc2.bias", b2))]
-    graph = helper.make_graph(nodes, "gemm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", w1.shape[1]])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", w2.shape[0]])], inits)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", w1.shape[1]])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", w2.shape[0]])
+    graph = helper.make_graph(nodes, "gemm", [x], [y], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
 
 
@@ -302,8 +302,9 @@ def _conv_model(wc: torch.Tensor, bc: torch.Tensor, wf: torch.Tensor, bf: torch.
              helper.make_node("Gemm", ["f", "fc1.weight", "fc1.bias"], ["y"], transB=1)]
     inits = [numpy_helper.from_array(t.numpy(), name) for name, t in
              (("conv1.weight", wc), ("conv1.bias", bc), ("fc1.weight", wf), ("fc1.bias", bf))]
-    graph = helper.make_graph(nodes, "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 6, 6])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", wf.shape[0]])], inits)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 6, 6])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", wf.shape[0]])
+    graph = helper.make_graph(nodes, "conv", [x], [y], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
 
 
@@ -338,13 +339,15 @@ class check_11_per_row_int8(Check):
     def cases(self, gen: torch.Generator) -> list[dict]:
         rows = [1.0, 0.01, 0.3, 0.0, 2.0, 0.05]  # sizes 200x apart, and a pruned row
         gemm = {"kind": "gemm", "label": "x -> Gemm (6 rows, one of zeros) -> Relu -> Gemm",
-                "weights": {"fc1.weight": _rows(gen, (6, 20), rows), "fc2.weight": _rows(gen, (3, 6), [1.0, 0.02, 0.5])},
+                "weights": {"fc1.weight": _rows(gen, (6, 20), rows),
+                            "fc2.weight": _rows(gen, (3, 6), [1.0, 0.02, 0.5])},
                 "biases": {"fc1.bias": torch.randn(6, generator=gen) * 0.1, "fc2.bias": torch.randn(3, generator=gen)},
                 "x": torch.randn(5, 20, generator=gen)}
         conv = {"kind": "conv", "label": "x -> Conv (4 filters, one of zeros) -> Relu -> Flatten -> Gemm",
                 "weights": {"conv1.weight": _rows(gen, (4, 1, 3, 3), [0.8, 0.0, 0.004, 0.2]),
                             "fc1.weight": _rows(gen, (3, 64), [0.05, 1.0, 0.3])},
-                "biases": {"conv1.bias": torch.randn(4, generator=gen) * 0.1, "fc1.bias": torch.randn(3, generator=gen)},
+                "biases": {"conv1.bias": torch.randn(4, generator=gen) * 0.1,
+                           "fc1.bias": torch.randn(3, generator=gen)},
                 "x": torch.randn(2, 1, 6, 6, generator=gen) * 3}
         return [gemm, conv]
 
@@ -353,8 +356,8 @@ class check_11_per_row_int8(Check):
         from onnx import numpy_helper
 
         build = _gemm_model if case["kind"] == "gemm" else _conv_model
-        tensors = [*case["weights"].values(), *case["biases"].values()]
-        proto = build(tensors[0], tensors[2], tensors[1], tensors[3])
+        w, b = list(case["weights"].values()), list(case["biases"].values())
+        proto = build(w[0], b[0], w[1], b[1])
         with tempfile.TemporaryDirectory() as folder:
             src, dst = os.path.join(folder, "src.onnx"), os.path.join(folder, "dst.onnx")
             onnx.save(proto, src)
@@ -485,7 +488,8 @@ class check_11_load_int8(Check):
             fail(f"{what} returned a {model} whose fc1 is a {got['fc1']}, not an int8 (dynamically quantized) "
                  "Linear.", self.HINT)
         saved = _int8_case(widths, case["seed"])
-        if isinstance(got["fc1_int8"], torch.Tensor) and not torch.equal(got["fc1_int8"], saved.fc1.weight().int_repr()):
+        loaded = got["fc1_int8"]
+        if isinstance(loaded, torch.Tensor) and not torch.equal(loaded, saved.fc1.weight().int_repr()):
             fail(f"{what} returned an int8 model whose fc1 weights are not the file's: load the state_dict into it. "
                  "(Quantizing after loading into a float model with strict=False leaves fc1 as random as a fresh "
                  "model's.)", self.HINT)
