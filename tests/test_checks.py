@@ -766,3 +766,35 @@ def test_lesson_06_judges_the_scores_and_model_the_exercise_notebook_builds(data
         exec(compile(cell.source, marker, "exec"), namespace)  # noqa: S102 - the course's own cell
     assert torch.equal(namespace["scores"], lenet.checks.lesson06.activation_scores())
     assert torch.equal(namespace["model"].conv2.weight_mask, scored_lenet(namespace["scores"]).conv2.weight_mask)
+
+
+def test_a_raised_value_that_collect_returns_reaches_the_judge_in_both_ways():
+    """attempt() hands the learner's exception to the judge as a value; only an exception collect let escape is
+    the grader's error row (the notebook shows that one as a traceback)."""
+    from lenet.checks import Check, attempt, exercise, fail
+    from lenet.checks.core import CollectedError
+    from lenet.checks.plain import Raised, transfer
+
+    @exercise(1, "never raises")
+    class check_99_raises(Check):
+        """Introduced in tests/test_checks.py."""
+
+        def collect(self, case, fn):
+            return attempt(fn) if case.get("attempt", True) else fn()
+
+        def judge(self, case, got):
+            if isinstance(got, Raised):
+                fail(f"it raised {got}", "do not raise")
+
+    def boom():
+        raise KeyError("k")
+
+    with pytest.raises(CheckFailed, match=r"Exercise 1: it raised KeyError: 'k'\nHint: do not raise"):
+        check_99_raises(boom)
+    collected = transfer(check_99_raises.collect_all([{}], (boom,)))
+    with pytest.raises(CheckFailed, match="it raised KeyError"):
+        check_99_raises.judge_all([{}], collected)
+    collected = transfer(check_99_raises.collect_all([{"attempt": False}], (boom,)))
+    with pytest.raises(CollectedError) as info:
+        check_99_raises.judge_all([{"attempt": False}], collected)
+    assert (info.value.raised.type, info.value.raised.message) == ("KeyError", "'k'")
