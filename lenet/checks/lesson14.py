@@ -116,9 +116,10 @@ class check_14_coupled_layers(Check):
 def _narrowed(model: nn.Module, keep: list[int]) -> nn.Module:
     """The reference: ``model``'s block with only the channels ``keep`` of conv1 (sliced by hand)."""
     slim, c, k = copy.deepcopy(model), model.conv1.in_channels, len(keep)
+    with torch.random.fork_rng(devices=[]):  # the new layers' initial weights: not from the learner's generator
+        slim.conv1, slim.bn1 = nn.Conv2d(c, k, 3, padding=1, bias=False), nn.BatchNorm2d(k)
+        slim.conv2 = nn.Conv2d(k, c, 3, padding=1, bias=False)
     with torch.no_grad():
-        slim.conv1, slim.bn1, slim.conv2 = (nn.Conv2d(c, k, 3, padding=1, bias=False), nn.BatchNorm2d(k),
-                                            nn.Conv2d(k, c, 3, padding=1, bias=False))
         slim.conv1.weight.copy_(model.conv1.weight[keep])
         for tensor in BN_TENSORS:
             getattr(slim.bn1, tensor).copy_(getattr(model.bn1, tensor)[keep])
