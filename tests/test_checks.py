@@ -226,10 +226,10 @@ def test_lesson_01_checks_do_not_touch_the_global_random_generator(model, data):
 
 @pytest.mark.parametrize("case, message", [
     ("shapes_of_one_image", "Exercise 1: `shapes['conv1']` is (1, 6, 26, 26), expected (8, 6, 26, 26)"),
-    ("conv_out_without_stride", "Exercise 2: `wrong_conv_out(28, 3, stride=2, padding=1)` is 26, expected 14."),
-    ("conv_out_true_division", "Exercise 2: `wrong_conv_out(28, 3, stride=1, padding=0)` is 26.0 (a float), "
+    ("conv_out_without_stride", "Exercise 2: `conv_out(28, 3, stride=2, padding=1)` is 26, expected 14."),
+    ("conv_out_true_division", "Exercise 2: `conv_out(28, 3, stride=1, padding=0)` is 26.0 (a float), "
                                "expected the int 26."),
-    ("fc1_without_pooling", "Exercise 2: `wrong_fc1_inputs(28)` is 9216, expected 400."),
+    ("fc1_without_pooling", "Exercise 2: `fc1_inputs(28)` is 9216, expected 400."),
     ("params_without_bias", "Exercise 3: `conv_params(1, 6, 3)` is 54, expected 60."),
     ("accuracy_as_a_count", "Exercise 4: `accuracy(tensor([3, 1, 4, 1]), tensor([3, 1, 5, 9]))` is 2, expected 0.5."),
     ("confusion_transposed", "Exercise 5: `confusion_matrix(tensor([0, 1, 1, 2, 2, 2]), tensor([0, 2, 1, 2, 0, 2]), 3)` is "),
