@@ -145,7 +145,7 @@ def train(
     Args:
         progress: draw a progress bar on stderr (one tick per batch).
         after_step: called after every optimizer step with the number of steps done so far (1, 2, ...),
-            e.g. to let a sparsifier update its masks while the model trains (notebooks/09_parametrizations.ipynb).
+            e.g. to let a sparsifier update its masks while the model trains (notebooks/10_sparsifiers.ipynb).
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
