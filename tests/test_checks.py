@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import torch
 
 import lenet
 from lenet import checks
+from course.notebook import read
 from lenet.checks import CheckFailed, NotAttempted, check_equal
 
 #: A file of the checks package in a traceback: the learner should never see one.
@@ -549,3 +551,16 @@ def test_lesson_10_checks_pass_on_right_answers_and_leave_the_random_generator_a
     checks.check_11_load_int8(load_int8)
     assert torch.equal(torch.random.get_rng_state(), before)
     assert capsys.readouterr().out.count("passed") == 5
+
+
+def test_lesson_02_judges_the_classes_the_exercise_notebook_gives():
+    """Exercises 1 and 2 ask about classes the notebook defines; the judge builds its own copies of them."""
+    from lenet.checks import lesson02
+
+    nb = read(Path(__file__).resolve().parents[1] / "solutions" / "02_parameters_and_buffers.ipynb")
+    namespace = {"torch": torch, "nn": torch.nn}
+    for name in ("Scaler", "Block"):
+        (cell,) = [c for c in nb.cells if c.cell_type == "code" and f"class {name}(nn.Module)" in c.source]
+        exec(compile(cell.source, name, "exec"), namespace)  # noqa: S102 - the course's own cell
+    assert lesson02._tensor_kinds(namespace["Scaler"]()) == lesson02._tensor_kinds(lesson02.Scaler())
+    assert list(namespace["Block"]().state_dict()) == list(lesson02.Block().state_dict())
