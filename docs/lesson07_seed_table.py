@@ -65,9 +65,10 @@ def main(argv: list[str] | None = None) -> None:
               f"| {statistics.mean(a) - dense:+.2f} |")
     for first, second in PAIRS:
         diff = [a - b for a, b in zip(accs[first], accs[second])]
-        print(f"\n{first} minus {second}: {statistics.mean(diff):+.2f} ± {statistics.stdev(diff):.2f} pp (mean ± sd of "
-              f"the paired difference; first higher in {sum(d > 0 for d in diff)}, equal in {sum(d == 0 for d in diff)} "
-              f"of {len(diff)} seeds)")
+        sd = statistics.stdev(diff)
+        print(f"\n{first} minus {second}: {statistics.mean(diff):+.2f} ± {sd:.2f} pp (mean ± sd of the paired "
+              f"difference; standard error of the mean {sd / len(diff) ** 0.5:.2f}; first higher in "
+              f"{sum(d > 0 for d in diff)}, equal in {sum(d == 0 for d in diff)} of {len(diff)} seeds)")
 
 
 if __name__ == "__main__":
