@@ -45,9 +45,9 @@ test-portable: $(STAMP)
 exercises: $(STAMP)
 	$(PY) -m course.exercises
 
-# Re-run every lesson and solution notebook in place (one math thread), refreshing its stored outputs.
+# Re-run every lesson, solution and teaching notebook in place (one math thread), refreshing its stored outputs.
 execute: $(STAMP)
-	$(PY) -m course.execute notebooks/*.ipynb solutions/*.ipynb
+	$(PY) -m course.execute notebooks/*.ipynb solutions/*.ipynb teaching/*.ipynb
 
 clean:
 	rm -rf $(VENV)

@@ -74,6 +74,8 @@ from .lesson11 import (
     check_11_remove_all,
     check_11_ship,
 )
+from .lesson13 import check_13_load_ddp, check_13_prune_to_share, check_13_safe_scores, check_13_silent_pruned
+from .lesson14 import check_14_coupled_layers, check_14_narrow_block, check_14_params_after
 
 __all__ = [
     "Check", "CheckFailed", "CollectedError", "NotAttempted", "Tampered", "attempt", "by_hand", "call", "check_equal",
@@ -91,4 +93,6 @@ __all__ = [
     "check_09_make_plain", "check_09_names", "check_09_two_four", "check_10_cubic_level",
     "check_10_next_weight", "check_10_plain_state", "check_10_two_four_lenet", "check_11_int8_zeros",
     "check_11_load_int8", "check_11_median_speedup", "check_11_remove_all", "check_11_ship",
+    "check_13_load_ddp", "check_13_prune_to_share", "check_13_safe_scores", "check_13_silent_pruned",
+    "check_14_coupled_layers", "check_14_narrow_block", "check_14_params_after",
 ]
