@@ -1,7 +1,7 @@
 """Deterministic training, evaluation and fine-tuning of LeNet on MNIST.
 
-Introduced in notebooks/01_load_lenet.ipynb (evaluate) and notebooks/07_accuracy_and_sparsity.ipynb
-(fine_tune).
+Introduced in notebooks/01_load_lenet.ipynb (evaluate, paired_difference) and
+notebooks/07_accuracy_and_sparsity.ipynb (fine_tune).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import random
 import sys
 from collections.abc import Callable, Iterator
 from numbers import Integral
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -84,6 +84,37 @@ def evaluate(model: nn.Module, data: MNIST, split: str = "test") -> float:
     return (predict(model, x) == y).float().mean().item()
 
 
+class PairedDifference(NamedTuple):
+    """Accuracy of one model minus another's on the same images, with its paired standard error."""
+
+    difference: float  #: accuracy of the first model minus the second's, a fraction
+    se: float  #: the paired standard error of ``difference``, a fraction
+    only_first: int  #: images only the first model classifies right
+    only_second: int  #: images only the second model classifies right
+
+    def __str__(self) -> str:
+        return (f"{100 * self.difference:+.1f} ± {100 * self.se:.1f} pp (paired standard error; {self.only_first} "
+                f"images only the first model gets right, {self.only_second} only the second)")
+
+
+def paired_difference(model_a: nn.Module, model_b: nn.Module, data: MNIST, split: str = "test") -> PairedDifference:
+    """Accuracy of ``model_a`` minus that of ``model_b`` on the same images, with its paired standard error.
+
+    Only the images where the two models disagree make the gap: with b images that only ``model_a`` gets right
+    and c that only ``model_b`` gets right, out of n, the gap is (b - c) / n and its standard error
+    √(b + c - (b - c)² / n) / n (McNemar's paired comparison). When the models agree on most images it is far
+    smaller than √(SE_a² + SE_b²), the error of two accuracies measured on separate test sets.
+
+    Introduced in notebooks/01_load_lenet.ipynb.
+    """
+    if split not in ("test", "train"):
+        raise ValueError(f"split must be 'test' or 'train', got {split!r}")
+    x, y = (data.test_x, data.test_y) if split == "test" else (data.train_x, data.train_y)
+    right_a, right_b = predict(model_a, x) == y, predict(model_b, x) == y
+    b, c, n = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum()), len(y)
+    return PairedDifference((b - c) / n, (b + c - (b - c) ** 2 / n) ** 0.5 / n, b, c)
+
+
 def train(
     model: nn.Module,
     data: MNIST,
@@ -106,7 +137,7 @@ def train(
         progress: show a ``tqdm.auto`` progress bar, one tick per batch: a text bar on stderr in a terminal,
             a widget in a notebook. Lessons leave it off, so that it never lands in their stored outputs.
         after_step: called after every optimizer step with the number of steps done so far (1, 2, ...),
-            e.g. to let a sparsifier update its masks while the model trains (notebooks/09_parametrizations.ipynb).
+            e.g. to let a sparsifier update its masks while the model trains (notebooks/10_sparsifiers.ipynb).
         stop: called before every batch; when it returns True, training ends there, with the steps done so
             far (the same weights as the first steps of an uninterrupted run). The epoch it cuts short reports
             the mean loss of the batches it ran (none if it ran none). teaching/live_demo.ipynb's stop button.

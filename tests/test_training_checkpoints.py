@@ -59,6 +59,23 @@ def test_evaluate_rejects_unknown_split(data, model):
         lenet.evaluate(model, data, split="val")
 
 
+def test_paired_difference_counts_only_the_images_where_the_models_disagree(data, model):
+    halved = lenet.pretrained()
+    with torch.no_grad():
+        halved.conv2.weight[::2] = 0  # every other filter of conv2 zeroed: a visibly worse model
+    right_a = lenet.predict(model, data.test_x) == data.test_y
+    right_b = lenet.predict(halved, data.test_x) == data.test_y
+    b, c, n = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum()), len(data.test_y)
+    gap = lenet.paired_difference(model, halved, data)
+    assert (gap.only_first, gap.only_second) == (b, c) and b > c > 0
+    assert gap.difference == pytest.approx(lenet.evaluate(model, data) - lenet.evaluate(halved, data))
+    assert gap.se == pytest.approx((b + c - (b - c) ** 2 / n) ** 0.5 / n)
+    assert str(gap).startswith(f"+{100 * gap.difference:.1f} ± {100 * gap.se:.1f} pp (paired")
+    assert tuple(lenet.paired_difference(model, model, data)) == (0.0, 0.0, 0, 0)
+    with pytest.raises(ValueError, match="split must be 'test' or 'train'"):
+        lenet.paired_difference(model, halved, data, split="val")
+
+
 def test_fine_tune_keeps_pruned_weights_zero(data, model):
     prune.l1_unstructured(model.fc1, "weight", amount=0.8)
     mask = model.fc1.weight_mask.clone()
