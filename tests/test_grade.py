@@ -78,7 +78,7 @@ def test_a_partly_solved_notebook_gets_one_verdict_per_exercise(room):
                                         *zip(LABELS[1:], ["failed", "not attempted", "error", "error"])]
     assert rows[1]["detail"] == ("error outside exercises in cell 6 (`raise RuntimeError('boom')`): "
                                  "RuntimeError: boom")
-    assert rows[2]["detail"] == "`double(21)` is 23, expected 42.\nHint: return twice x".replace("\n", " ")
+    assert rows[2]["detail"] == "Exercise 2: `double(21)` is 23, expected 42.\nHint: return twice x".replace("\n", " ")
     assert rows[4]["detail"].startswith("TypeError: ") and "(in cell 14 (`words = " in rows[4]["detail"]
     assert rows[5]["detail"].startswith("ZeroDivisionError: division by zero (in the check of exercise 5)")
 
@@ -101,7 +101,7 @@ def test_a_cheat_or_forgery_passes_nothing(room, name):
 def test_wrong_answers_still_get_their_hint_after_a_cheat(room):
     for name in ("fake_checks", "patched_functions", "custom_exc", "printed_pass"):
         (first,) = [r for r in room["rows"][name] if r["exercise"] == LABELS[0]]
-        assert (first["status"], first["detail"]) == ("failed", "`answer` is 41, expected 42. Hint: multiply 6 by 7")
+        assert (first["status"], first["detail"]) == ("failed", "Exercise 1: `answer` is 41, expected 42. Hint: multiply 6 by 7")
 
 
 def test_a_peer_is_graded_from_what_was_submitted(room):

@@ -15,7 +15,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from course import grade
 from course.exercises import build_exercise
 from course.notebook import read
-from synthetic_course import (CHEATS, HANG_TIMEOUT, LABELS, STEM, check, hanging, solution, solution_notebook, solved,
+from synthetic_course import (CHECKS, CHEATS, HANG_TIMEOUT, LABELS, STEM, check, hanging, solution, solution_notebook, solved,
                               write_course)
 
 
@@ -27,7 +27,8 @@ def course(tmp_path_factory) -> Path:
 def test_a_hanging_notebook_times_out_with_a_row(course):
     nb, exercises, notes = grade.assemble(grade.lessons(course)[STEM], hanging())
     start = time.monotonic()
-    rows = grade.grade_run(nb, exercises, "hanging", grade.Limits(timeout=HANG_TIMEOUT), notes)
+    rows = grade.grade_run(nb, exercises, "hanging", grade.Limits(timeout=HANG_TIMEOUT), notes, checks=CHECKS,
+                           root=course)
     assert [(r.exercise, r.status) for r in rows] == [(LABELS[0], "passed"), ("", "timed out"),
                                                       *[(label, "not run") for label in LABELS[1:]]]
     assert rows[1].detail == f"timed out after {HANG_TIMEOUT}s in cell {solution(2) + 1} (`import time`)"
@@ -100,13 +101,13 @@ def test_an_error_in_a_demonstration_cell_does_not_hide_the_hint(tmp_path):
     nb = solution_notebook()
     nb.cells.insert(check(2), new_code_cell("assert double(1) == 2, 'the demonstration fails'"))
     nb.cells[check(2)]["id"] = "demo"
-    (tmp_path / "solutions").mkdir()
+    write_course(tmp_path)
     nbformat.write(nb, tmp_path / "solutions" / f"{STEM}.ipynb")
     submission = build_exercise(nb, f"solutions/{STEM}.ipynb")
     submission.cells[solution(2)].source = "def double(x):\n    return x + 2"
     rows = grade.grade_submission(f"{STEM}.ipynb", nbformat.writes(submission).encode(), root=tmp_path)
     (row,) = [r for r in rows if r.exercise == LABELS[1]]
-    assert (row.status, row.detail) == ("failed", "`double(21)` is 23, expected 42. Hint: return twice x")
+    assert (row.status, row.detail) == ("failed", "Exercise 2: `double(21)` is 23, expected 42. Hint: return twice x")
 
 
 def test_a_real_lesson_solved_passes_and_typed_values_with_a_cheat_pass_nothing():
