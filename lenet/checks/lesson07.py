@@ -17,7 +17,7 @@ from torch.nn.utils import prune
 from ..inspection import prunable_parameters
 from ..model import LeNet
 from ..pruning import entries_to_prune, prune_model
-from ..training import evaluate
+from ..training import evaluate, single_thread
 from .core import Check, as_number, call, check_equal, exercise, fail, require_answer, show, type_name, written_call
 from .reference import LAYERS, quiet_build, quiet_data, quiet_pretrained, torch_pruned_count
 
@@ -210,7 +210,7 @@ class check_07_training_step(Check):
     def collect(self, case: dict, train_step: Callable[..., None],
                 moved_and_leaked: Callable[[nn.Module, torch.Tensor, torch.Tensor, float], tuple[int, int]],
                 x: torch.Tensor, y: torch.Tensor) -> Any:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), single_thread():  # one thread, as the judge: the same sums
             if "step" in case:
                 step = case["step"]
                 model = _pruned_twin(step["kind"])
@@ -225,8 +225,9 @@ class check_07_training_step(Check):
         if "step" in case:
             step = case["step"]
             model = _pruned_twin(step["kind"])
-            for images, labels in step["batches"]:
-                _adam_step(model, images, labels, step["weight_decay"])
+            with single_thread():
+                for images, labels in step["batches"]:
+                    _adam_step(model, images, labels, step["weight_decay"])
             calls = len(step["batches"])
             hint = ("create `torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=weight_decay)`, then "
                     "`opt.zero_grad()`, `F.cross_entropy(model(x), y).backward()` and `opt.step()`.")
@@ -246,7 +247,8 @@ class check_07_training_step(Check):
         ref = _pruned_twin(count["kind"])
         pruned = ref.fc1.weight_mask == 0
         before = ref.fc1.weight_orig.detach().clone()
-        _adam_step(ref, count["x"], count["y"], count["weight_decay"])
+        with single_thread():
+            _adam_step(ref, count["x"], count["y"], count["weight_decay"])
         moved = int((ref.fc1.weight_orig[pruned] != before[pruned]).sum())
         leaked = int(torch.count_nonzero((ref.fc1.weight_orig * ref.fc1.weight_mask)[pruned]))
         check_equal(f"moved_and_leaked(<{count['label']}>, weight_decay={count['weight_decay']})", got,
