@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from course import execute
-from synthetic_course import (CHEATS, LABELS, STEM, WRONG, answered, deleted, forged_metadata, partly, solved,
+from synthetic_course import (ANSWER_FORGERIES, CHEATS, FORGERIES, LABELS, STEM, WRONG, answered, deleted, forged_metadata, partly, solved,
                               untouched, wrong_with, write_course)
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,8 @@ def room(tmp_path_factory) -> dict[str, object]:
     notebooks = {
         "solved": solved(), "untouched": untouched(), "partly": partly(), "deleted": deleted(),
         "forged_metadata": forged_metadata(), "peer": untouched(),
-        **{name: wrong_with(cheat) for name, cheat in CHEATS.items()},
+        **{name: wrong_with(cheat) for name, cheat in {**CHEATS, **FORGERIES}.items()},
+        **{name: answered(answers) for name, answers in ANSWER_FORGERIES.items()},
         "overwrites_peer": wrong_with(f"import shutil\nopen({str(peer)!r}, 'w').write(open({str(peer)!r}).read()"
                                       ".replace('raise NotImplementedError()', 'pass'))"),
         "planted_import": wrong_with("import sys; print([p for p in sys.path if 'room' in p])"),
@@ -91,7 +92,8 @@ def test_deleted_exercises_are_missing_and_edited_checks_are_the_courses(room):
     assert [rows[label]["status"] for label in LABELS[2:]] == ["passed"] * 3
 
 
-@pytest.mark.parametrize("name", ["forged_metadata", *CHEATS, "overwrites_peer", "planted_import", "detached"])
+@pytest.mark.parametrize("name", ["forged_metadata", *CHEATS, *FORGERIES, *ANSWER_FORGERIES, "overwrites_peer",
+                                  "planted_import", "detached"])
 def test_a_cheat_or_forgery_passes_nothing(room, name):
     rows = room["rows"][name]
     assert [r["exercise"] for r in rows if r["exercise"]] == LABELS, rows
