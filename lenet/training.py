@@ -81,7 +81,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.
 def evaluate(model: nn.Module, data: MNIST, split: str = "test") -> float:
     """Accuracy of ``model`` on the ``"test"`` (default) or ``"train"`` split, a float in [0, 1]."""
     require_model(model, "evaluate", ", data")
-    if not isinstance(data, MNIST):
+    if not all(hasattr(data, name) for name in ("test_x", "test_y", "train_x", "train_y")):
         raise TypeError(f"evaluate needs the data as lenet.load_mnist() returns it (an MNIST), got "
                         f"{type(data).__name__} {data!r:.40}; the split is the third argument: evaluate(model, data, "
                         "split='test')")
