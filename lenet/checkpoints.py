@@ -20,8 +20,8 @@ from torch import nn
 from torch.nn.utils import prune
 
 from .device import get_device
-from .inspection import refuse_int8
-from .model import LeNet, require_model
+from .inspection import _refuse_int8
+from .model import LeNet, _require_model
 
 #: The trained weights shipped with the course (made by ``python -m lenet.train --replace-shipped``).
 PRETRAINED_PATH = Path(__file__).with_name("weights") / "lenet_mnist.pt"
@@ -199,7 +199,7 @@ def restore_pruning(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) ->
         TypeError: ``state_dict`` is not a dict (a file name? use :func:`load_pruned`).
         KeyError: a mask names a parameter the model does not have.
     """
-    require_model(model, "restore_pruning", ", state_dict")
+    _require_model(model, "restore_pruning", ", state_dict")
     if not isinstance(state_dict, Mapping):
         hint = f"; to load a file, use lenet.load_pruned({str(state_dict)!r}, model)" if isinstance(state_dict, (str, os.PathLike)) else ""
         raise TypeError(f"restore_pruning expects a state_dict (a dict of tensors), got {type(state_dict).__name__}{hint}")
@@ -240,7 +240,7 @@ def load_pruned(path: str | Path, model: nn.Module | None = None, device: str | 
     if model is not None and not isinstance(model, nn.Module):
         raise TypeError(f"load_pruned needs an nn.Module as model, got {type(model).__name__}")
     if model is not None:
-        refuse_int8(model, "load_pruned needs a float model",
+        _refuse_int8(model, "load_pruned needs a float model",
                     "pass a float model (lenet.LeNet(), lenet.SlimLeNet(*widths)); an int8 checkpoint loads with "
                     "model.load_state_dict(torch.load(path, weights_only=True)) into a model quantized the same way")
     target = get_device(device)  # before anything is loaded: an unavailable device leaves the model untouched
@@ -274,7 +274,7 @@ def refresh_pruned(model: nn.Module) -> None:
     ``weight`` attribute is only recomputed by the forward-pre-hook, at the next forward.
     Calling the hooks by hand makes ``module.weight`` right at once.
     """
-    require_model(model, "refresh_pruned")
+    _require_model(model, "refresh_pruned")
     for module in model.modules():
         for hook in list(module._forward_pre_hooks.values()):
             if isinstance(hook, prune.BasePruningMethod):

@@ -9,30 +9,30 @@ import io
 import torch
 from torch import nn
 
-from .model import require_model
+from .model import _require_model
 
 #: Layer types whose ``weight`` the course prunes.
 PRUNABLE_TYPES = (nn.Conv2d, nn.Linear)
 
 
-def is_int8(module: nn.Module) -> bool:
+def _is_int8(module: nn.Module) -> bool:
     """True for a quantized layer (``torch.ao.nn.quantized``, e.g. the Linear of ``quantize_dynamic``).
 
     Its ``weight`` is a method returning a packed int8 tensor, not a Parameter: ``torch.nn.utils.prune``
-    cannot mask it, and code that reads ``module.weight`` as a tensor gets a bound method.
-    Introduced in notebooks/11_shipping_a_pruned_model.ipynb.
+    cannot mask it, and code that reads ``module.weight`` as a tensor gets a bound method. ``lenet.quantize_int8``
+    (notebooks/11_shipping_a_pruned_model.ipynb) makes such layers.
     """
     return type(module).__module__.startswith("torch.ao.nn.quantized") and callable(getattr(module, "weight", None))
 
 
-def int8_layers(model: nn.Module) -> list[str]:
-    """Names of the int8 layers of ``model`` (see :func:`is_int8`), in module order."""
-    return [name for name, m in model.named_modules() if is_int8(m)]
+def _int8_layers(model: nn.Module) -> list[str]:
+    """Names of the int8 layers of ``model`` (see :func:`_is_int8`), in module order."""
+    return [name for name, m in model.named_modules() if _is_int8(m)]
 
 
-def refuse_int8(model: nn.Module, problem: str, fix: str) -> None:
+def _refuse_int8(model: nn.Module, problem: str, fix: str) -> None:
     """Raise a TypeError naming the int8 layers of ``model``, if it has any: ``"{problem}: {layers} ... {fix}"``."""
-    names = int8_layers(model)
+    names = _int8_layers(model)
     if names:
         raise TypeError(f"{problem}: {', '.join(names)} {'are' if len(names) > 1 else 'is an'} int8 (quantize_dynamic) "
                         f"layer{'s' if len(names) > 1 else ''}, whose weight is packed int8 (a method, "
@@ -46,8 +46,8 @@ def _measured_weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
     whose zeros are exactly the int8 entries equal to the zero point (0.0 stays 0 in symmetric qint8, and a
     weight too small for the scale becomes 0 too: the int8 model computes with 0 there).
     """
-    return [(name, m.weight().dequantize() if is_int8(m) else m.weight) for name, m in model.named_modules()
-            if isinstance(m, PRUNABLE_TYPES) or is_int8(m)]
+    return [(name, m.weight().dequantize() if _is_int8(m) else m.weight) for name, m in model.named_modules()
+            if isinstance(m, PRUNABLE_TYPES) or _is_int8(m)]
 
 
 def tensor_table(module: nn.Module) -> str:
@@ -57,7 +57,7 @@ def tensor_table(module: nn.Module) -> str:
     the recomputed ``weight`` of a pruned module appears as an ``attribute`` row.
     Introduced in notebooks/02_parameters_and_buffers.ipynb.
     """
-    require_model(module, "tensor_table")
+    _require_model(module, "tensor_table")
     rows = [("kind", "name", "shape", "dtype", "device", "requires_grad", "is_leaf", "grad_fn")]
 
     def row(kind: str, name: str, t: torch.Tensor) -> None:
@@ -89,8 +89,8 @@ def prunable_parameters(model: nn.Module) -> list[tuple[nn.Module, str]]:
     Raises:
         TypeError: ``model`` is not a model, or holds int8 layers (``prune`` cannot mask them).
     """
-    require_model(model, "prunable_parameters")
-    refuse_int8(model, "prunable_parameters lists what torch.nn.utils.prune can mask, but this model is quantized",
+    _require_model(model, "prunable_parameters")
+    _refuse_int8(model, "prunable_parameters lists what torch.nn.utils.prune can mask, but this model is quantized",
                 "prune the float model first, then lenet.remove_pruning(model) and lenet.quantize_int8(model)")
     return [(m, "weight") for m in model.modules() if isinstance(m, PRUNABLE_TYPES)]
 
@@ -113,7 +113,7 @@ def layer_sparsity(model: nn.Module) -> dict[str, float]:
     That is the masked ``weight`` of a pruned layer, and ``weight()`` of an int8 (``quantize_dynamic``) Linear,
     whose zeros are real zeros too (lesson 11).
     """
-    require_model(model, "layer_sparsity")
+    _require_model(model, "layer_sparsity")
     return {name: sparsity(w) for name, w in _measured_weights(model)}
 
 
@@ -123,7 +123,7 @@ def global_sparsity(model: nn.Module) -> float:
     Raises:
         ValueError: the model has no Conv2d or Linear layer.
     """
-    require_model(model, "global_sparsity")
+    _require_model(model, "global_sparsity")
     weights = _measured_weights(model)
     if not weights:
         raise ValueError(f"{type(model).__name__} has no Conv2d or Linear layer, so it has no weights whose "
@@ -135,7 +135,7 @@ def global_sparsity(model: nn.Module) -> float:
 def count_parameters(model: nn.Module) -> int:
     """Number of scalars in ``model.parameters()`` (a pruned layer counts its ``weight_orig``; the packed weights
     of an int8 layer are not parameters)."""
-    require_model(model, "count_parameters")
+    _require_model(model, "count_parameters")
     return sum(p.numel() for p in model.parameters())
 
 
@@ -144,10 +144,10 @@ def count_nonzero(model: nn.Module) -> int:
 
     An int8 (``quantize_dynamic``) layer counts its ``weight()`` and ``bias()``, which are not parameters.
     """
-    require_model(model, "count_nonzero")
+    _require_model(model, "count_nonzero")
     total = 0
     for m in model.modules():
-        if is_int8(m):
+        if _is_int8(m):
             bias = m.bias()
             total += int(torch.count_nonzero(m.weight().dequantize()))
             total += int(torch.count_nonzero(bias)) if bias is not None else 0

@@ -92,7 +92,7 @@ class SlimLeNet(LeNet):
         return (self.conv1.out_channels, self.conv2.out_channels, self.fc1.out_features, self.fc2.out_features)
 
 
-def require_model(model: object, where: str, rest: str = "") -> None:
+def _require_model(model: object, where: str, rest: str = "") -> None:
     """Raise a TypeError naming the fix unless ``model`` is an ``nn.Module`` instance.
 
     The usual slips: the class itself (``LeNet`` for ``LeNet()``) and a ``state_dict`` for the model.
@@ -115,7 +115,7 @@ def layer_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int
     Uses forward hooks, so it works for any model, pruned or not.
     Introduced in notebooks/01_load_lenet.ipynb.
     """
-    require_model(model, "layer_shapes")
+    _require_model(model, "layer_shapes")
     shapes: list[tuple[str, tuple[int, ...]]] = []
     handles = [
         m.register_forward_hook(lambda mod, inp, out, name=name: shapes.append((name, tuple(out.shape))))

@@ -11,8 +11,8 @@ from numbers import Integral, Real
 from torch import nn
 from torch.nn.utils import parametrize, prune
 
-from .inspection import prunable_parameters, refuse_int8
-from .model import require_model
+from .inspection import _refuse_int8, prunable_parameters
+from .model import _require_model
 
 #: Unstructured methods by name, as ``prune.global_unstructured`` wants them.
 METHODS = {"l1": prune.L1Unstructured, "random": prune.RandomUnstructured}
@@ -54,8 +54,8 @@ def prune_model(model: nn.Module, amount: float | int, method: str = "l1", scope
         ValueError / TypeError: unknown method or scope, or a bad amount (see :func:`entries_to_prune`).
         TypeError: ``model`` is not a model (the class ``LeNet`` for ``LeNet()``), or it is int8.
     """
-    require_model(model, "prune_model", ", amount")
-    refuse_int8(model, "prune_model cannot prune this model",
+    _require_model(model, "prune_model", ", amount")
+    _refuse_int8(model, "prune_model cannot prune this model",
                 "prune the float model first, then lenet.remove_pruning(model) and lenet.quantize_int8(model)")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
@@ -94,7 +94,7 @@ def remove_pruning(model: nn.Module) -> list[str]:
 
     Introduced in notebooks/11_shipping_a_pruned_model.ipynb.
     """
-    require_model(model, "remove_pruning")
+    _require_model(model, "remove_pruning")
     parametrized = [(prefix, name) for prefix, module in model.named_modules() if parametrize.is_parametrized(module)
                     for name in module.parametrizations]
     if parametrized:
@@ -104,8 +104,8 @@ def remove_pruning(model: nn.Module) -> list[str]:
             f"remove_pruning found a parametrization on {where} (torch.nn.utils.parametrize, lesson 09), the other "
             "mechanism, which it does not remove: it removes torch.nn.utils.prune's hooks only, and nothing was "
             f"changed. Make it permanent first: parametrize.remove_parametrizations({_path(prefix)}, {name!r}, "
-            "leave_parametrized=True) for each (after a torch.ao.pruning sparsifier: sparsifier.squash_mask()), "
-            "then call remove_pruning(model) again")
+            "leave_parametrized=True) for each (after a torch.ao.pruning sparsifier, lesson 10: "
+            "sparsifier.squash_mask()), then call remove_pruning(model) again")
     found = [(prefix, module, hook._tensor_name)
              for prefix, module in model.named_modules()
              for hook in module._forward_pre_hooks.values() if isinstance(hook, prune.BasePruningMethod)]

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize, prune
 
-from .inspection import refuse_int8
-from .model import LeNet, SlimLeNet, require_model
+from .inspection import _refuse_int8
+from .model import LeNet, SlimLeNet, _require_model
 from .pruning import entries_to_prune
 from .training import single_thread
 
@@ -43,8 +43,8 @@ def prune_rows(model: nn.Module, cuts: Mapping[str, int] = CUTS) -> nn.Module:
 
     Introduced in notebooks/11_shipping_a_pruned_model.ipynb (notebook 08 does it by hand).
     """
-    require_model(model, "prune_rows")
-    refuse_int8(model, "prune_rows needs the float model",
+    _require_model(model, "prune_rows")
+    _refuse_int8(model, "prune_rows needs the float model",
                 "prune_rows and lenet.shrink first, then lenet.quantize_int8(slim)")
     if not isinstance(cuts, Mapping):
         raise TypeError(f"cuts must be a dict {{layer name: rows to cut}} such as {{'conv1': 4}}, got a "
@@ -113,8 +113,8 @@ def shrink(model: LeNet) -> SlimLeNet:
 
     Introduced in notebooks/11_shipping_a_pruned_model.ipynb (notebook 08 does it by hand).
     """
-    require_model(model, "shrink")
-    refuse_int8(model, "shrink needs the float model", "shrink first, then lenet.quantize_int8(slim)")
+    _require_model(model, "shrink")
+    _refuse_int8(model, "shrink needs the float model", "shrink first, then lenet.quantize_int8(slim)")
     if not isinstance(model, LeNet):
         raise TypeError(f"shrink expects a LeNet (or SlimLeNet), got {type(model).__name__}")
     k1, k2, kf1, kf2 = (_kept_rows(model, name) for name in ("conv1", "conv2", "fc1", "fc2"))
@@ -152,15 +152,15 @@ def quantize_int8(model: nn.Module) -> nn.Module:
 
     Introduced in notebooks/11_shipping_a_pruned_model.ipynb.
     """
-    require_model(model, "quantize_int8")
+    _require_model(model, "quantize_int8")
     for prefix, module in model.named_modules():
         if isinstance(module, nn.Linear) and parametrize.is_parametrized(module, "weight"):
             where = f"model.{prefix}" if prefix else "model"
             raise ValueError(f"{prefix + '.' if prefix else ''}weight is parametrized (torch.nn.utils.parametrize, "
                              "lesson 09), and quantize_dynamic cannot convert it (its class is now "
                              f"{type(module).__name__}). Make it permanent first: parametrize.remove_parametrizations("
-                             f"{where}, 'weight', leave_parametrized=True) (after a torch.ao.pruning sparsifier: "
-                             "sparsifier.squash_mask())")
+                             f"{where}, 'weight', leave_parametrized=True) (after a torch.ao.pruning sparsifier, "
+                             "lesson 10: sparsifier.squash_mask())")
     if prune.is_pruned(model):
         raise ValueError("the model still has pruning hooks (weight_orig, weight_mask): quantize_dynamic cannot "
                          "deep-copy it; make the pruning permanent with lenet.remove_pruning(model) first")
