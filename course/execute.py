@@ -13,10 +13,8 @@ import io
 import logging
 import math
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,23 +45,6 @@ def kernel_env(threads: int = 1, extra: dict[str, str] | None = None) -> dict[st
     return {**os.environ, **thread_env(threads), "PYDEVD_DISABLE_FILE_VALIDATION": "1", **(extra or {})}
 
 
-class OfflineKernelManager(AsyncKernelManager):
-    """A kernel in a network namespace of its own (``unshare -n``): no network but its own loopback.
-
-    It talks to its client over Unix sockets (``transport="ipc"``), which need no network.
-    """
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        return ["unshare", "-n", "--", *super().format_kernel_cmd(extra_arguments)]
-
-
-def can_go_offline() -> bool:
-    """Whether this machine lets us start a process without network (``unshare -n``: root, Linux)."""
-    if shutil.which("unshare") is None:
-        return False
-    return subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
-
-
 @dataclass
 class Run:
     """What executing a notebook produced: the first error of each cell, and where it stopped."""
@@ -83,8 +64,8 @@ def _first_error(cell: NotebookNode) -> tuple[str, str] | None:
 
 
 def run(nb: NotebookNode, folder: Path, *, timeout: float = 600, threads: int = 1,
-        env: dict[str, str] | None = None, kernel_kwargs: dict[str, Any] | None = None, offline: bool = False,
-        before_cell: Callable[[NotebookClient, int], bool] | None = None) -> Run:
+        env: dict[str, str] | None = None, kernel_kwargs: dict[str, Any] | None = None,
+        km: AsyncKernelManager | None = None, before_cell: Callable[[NotebookClient, int], bool] | None = None) -> Run:
     """Execute ``nb`` in place in a fresh kernel started in ``folder``; a cell that raises does not stop it.
 
     Args:
@@ -93,7 +74,8 @@ def run(nb: NotebookNode, folder: Path, *, timeout: float = 600, threads: int = 
         threads: math threads of the kernel (:func:`thread_env`).
         env: the kernel's whole environment (default: :func:`kernel_env` of ``threads``).
         kernel_kwargs: more arguments for starting the kernel's process (``subprocess.Popen``'s).
-        offline: start the kernel without network where :func:`can_go_offline` (else as usual).
+        km: the kernel manager to start the kernel with (the grader's sandbox, :mod:`course.sandbox`);
+            by default a local kernel.
         before_cell: called with the client and the index before each code cell; when it returns
             False the cell is not executed (the grader runs check cells its own way).
     """
@@ -101,8 +83,6 @@ def run(nb: NotebookNode, folder: Path, *, timeout: float = 600, threads: int = 
     if not quiet.handlers:
         quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
-    sockets = tempfile.TemporaryDirectory(prefix="course-kernel-") if offline and can_go_offline() else None
-    km = OfflineKernelManager(kernel_name="python3", transport="ipc", ip=f"{sockets.name}/kernel") if sockets else None
     client = NotebookClient(nb, km=km, timeout=max(1, math.ceil(timeout)), kernel_name="python3", allow_errors=True,
                             record_timing=False, shutdown_kernel="immediate", log=quiet,
                             resources={"metadata": {"path": str(folder)}})
@@ -149,9 +129,6 @@ def run(nb: NotebookNode, folder: Path, *, timeout: float = 600, threads: int = 
     except Exception as e:  # the kernel could not start, or nbclient failed: a result, never a crash
         result.stop_status, result.stop_cell = ERROR, index
         result.stop_detail = f"could not run the notebook: {type(e).__name__}: {one_line(e, 300)}"
-    finally:
-        if sockets is not None:
-            sockets.cleanup()
     return result
 
 

@@ -1,0 +1,579 @@
+"""The sandbox around every kernel the grader starts: bubblewrap, a private folder, limits per learner.
+
+The grader (:mod:`course.grade`) never runs a learner's notebook in the open. Each kernel is started by
+`bubblewrap <https://github.com/containers/bubblewrap>`_ (``bwrap``, Debian package ``bubblewrap``) with:
+
+- a read-only view of the system (``/usr``, ``/etc``), of Python and its venv, and of the course's
+  ``lenet/`` (the kernel imports it through ``PYTHONPATH``, as before); nothing else of the machine: not the
+  teacher's home, not the submissions, not ``solutions/``;
+- one private writable folder per submission (the kernel's working directory and ``HOME``), a private
+  ``/tmp`` and ``/dev/shm``; the root of the sandbox is read-only;
+- its own PID, IPC, UTS and network namespaces (the kernel talks to the grader over Unix sockets in a
+  folder bound into the sandbox; inside there is only a loopback device of its own), a session of its own,
+  and ``--die-with-parent``: when the grader's worker goes, everything the learner started goes too;
+- a cleared environment (none of the teacher's variables reach the learner's code);
+- a non-root uid: as root, bwrap drops to uid 65534 (``nobody``) before the kernel starts; as an ordinary
+  user, bwrap uses an unprivileged user namespace (uid 65534 inside, the teacher's uid outside).
+
+Limits per learner (:class:`Limits`), for the learner's whole process tree where the machine allows it:
+
+=============  ===========================================  ===============================================
+limit          as root (cgroups)                            as an ordinary user (no cgroups)
+=============  ===========================================  ===============================================
+memory         cgroup ``memory`` (v1) / ``memory.max`` (v2)  ``RLIMIT_AS`` per process only
+processes      cgroup ``pids``: processes and threads        ``RLIMIT_NPROC`` set inside the user namespace,
+                                                             counted there (Linux >= 5.14): per learner
+disk           the private folder is a tmpfs of that size;   ``/tmp`` and ``/dev/shm`` are tmpfs of that size;
+               ``/tmp`` and ``/dev/shm`` as well              the private folder only per file (``RLIMIT_FSIZE``)
+time           the wall-clock ``--timeout`` (the grader), CPU time per process (``RLIMIT_CPU``), both modes
+=============  ===========================================  ===============================================
+
+:func:`probe` finds once what this machine offers (a :class:`Mode`), :func:`describe` says it in words for
+the table's header, :func:`prepare` makes one submission's :class:`Place` (in the grader's main process, so
+that :func:`release` cleans it up whatever happened to the worker), and :class:`Sandbox` starts the kernel
+there. ``--no-sandbox`` (:data:`NO_SANDBOX`) runs kernels as the teacher, as before this module existed.
+docs/teaching.md ("What the sandbox guarantees") is the teacher's version of this docstring.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager
+
+from .execute import thread_env
+
+#: The uid and gid learners' code runs as inside the sandbox (``nobody``).
+NOBODY = 65534
+#: How to install bubblewrap, for the message that refuses to grade without it.
+INSTALL = "sudo apt-get install bubblewrap   (Fedora: sudo dnf install bubblewrap; Arch: sudo pacman -S bubblewrap)"
+#: Marks the kernels of --no-sandbox runs, to end them (and what they started) afterwards.
+TOKEN_VARIABLE = "COURSE_GRADE_TOKEN"
+DEFAULT_TIMEOUT, DEFAULT_MEMORY_GIB, DEFAULT_DISK_MIB, DEFAULT_PROCESSES = 120, 4.0, 256, 128
+
+#: Runs inside the sandbox, right before the kernel: the last steps bwrap cannot do (``python -I -S -c``).
+#: Arguments: uid, gid, the process limit (0: none), then the kernel's command. As root it drops to uid/gid
+#: for good (and clears every capability); in a user namespace it sets RLIMIT_NPROC, which Linux counts per
+#: user namespace. Then no_new_privs, so that no setuid program can give anything back.
+LAUNCHER = """\
+import ctypes, os, resource, sys
+uid, gid, nproc = (int(a) for a in sys.argv[1:4])
+libc = ctypes.CDLL(None, use_errno=True)
+if nproc > 0:
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+if os.getuid() == 0:
+    for cap in range(64):
+        libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP: empty the bounding set
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    header, data = (ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)()
+    if libc.capset(header, data) != 0:  # no capability left, not even inheritable ones
+        raise OSError(ctypes.get_errno(), "capset")
+if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+    raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+if 0 in os.getresuid() or 0 in os.getresgid():
+    raise PermissionError("the sandbox still runs as root")
+os.execv(sys.argv[4], sys.argv[4:])
+"""
+
+
+class Unavailable(RuntimeError):
+    """This machine cannot sandbox kernels as asked; the message says why and what to do."""
+
+
+@dataclass
+class Limits:
+    """What one learner's kernel, and everything it starts, may use."""
+
+    timeout: float = DEFAULT_TIMEOUT  # seconds of wall time for all cells together
+    memory_gib: float = DEFAULT_MEMORY_GIB  # memory of all the learner's processes together (cgroups)
+    disk_mib: int = DEFAULT_DISK_MIB  # the private folder (and again /tmp, /dev/shm)
+    processes: int = DEFAULT_PROCESSES  # processes and threads together
+
+    @property
+    def cpu_seconds(self) -> int:
+        """CPU time each process may use: twice the wall time, and a margin for the kernel's start."""
+        return int(self.timeout * 2 + 30)
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How this machine sandboxes kernels, found once by :func:`probe` (the same for every submission)."""
+
+    bwrap: str = ""  # the bwrap program; "" means no sandbox (--no-sandbox)
+    version: str = ""
+    root: bool = False  # bwrap runs privileged and drops to uid 65534; else it uses a user namespace
+    cgroup: str = ""  # "v1", "v2" or "" (none: rlimits only)
+    cgroup_parents: tuple[str, ...] = ()  # v1: the memory and the pids parent; v2: one parent
+    tmpfs: bool = False  # the private folder is a tmpfs of --disk MiB that the grader mounts (root)
+
+    @property
+    def sandboxed(self) -> bool:
+        return bool(self.bwrap)
+
+
+#: Kernels run as the teacher, with rlimits only (--no-sandbox, and library callers grading trusted notebooks).
+NO_SANDBOX = Mode()
+
+
+@dataclass
+class Place:
+    """Where one submission runs: its folders on this machine and its cgroups; made by :func:`prepare`."""
+
+    folder: str  # holds home/ and kernel/; a tmpfs of --disk MiB when Mode.tmpfs
+    home: str  # the kernel's working directory and HOME, at the same path inside the sandbox
+    kernel: str  # the connection file and the kernel's sockets, at the same path inside the sandbox
+    cgroups: tuple[str, ...] = ()
+    mounted: bool = False
+    token: str = ""  # --no-sandbox: the environment marker of the kernel and what it starts
+
+
+# ------------------------------------------------------------------------------------ what this machine offers
+
+def probe(no_sandbox: bool = False) -> Mode:
+    """What this machine offers for sandboxing kernels; raises :class:`Unavailable` (with the fix) when bwrap
+    is missing or cannot start a sandbox, unless ``no_sandbox``."""
+    if no_sandbox:
+        return NO_SANDBOX
+    if not sys.platform.startswith("linux"):
+        raise Unavailable("the grader's sandbox (bubblewrap) needs Linux. Grade on a Linux machine, or pass "
+                          "--no-sandbox to run learners' code as you, with your files within its reach.")
+    bwrap = shutil.which("bwrap") or ("/usr/bin/bwrap" if os.access("/usr/bin/bwrap", os.X_OK) else "")
+    if not bwrap:
+        raise Unavailable(f"bubblewrap (bwrap) is not installed, and the grader runs learners' code only inside "
+                          f"it. Install it: {INSTALL}\nOr pass --no-sandbox to run learners' code as you, "
+                          "with your files within its reach.")
+    root = os.geteuid() == 0
+    version = subprocess.run([bwrap, "--version"], capture_output=True, text=True).stdout.split()[-1:]
+    mode = Mode(bwrap=bwrap, version=version[0] if version else "", root=root)
+    trial = subprocess.run([*_bwrap_base(mode), "--", "/bin/true" if os.path.exists("/bin/true") else "/usr/bin/true"],
+                           capture_output=True, text=True, timeout=60)
+    if trial.returncode != 0:
+        why = " ".join(trial.stderr.split()) or f"exit status {trial.returncode}"
+        hint = ("" if root else " As an ordinary user bwrap needs unprivileged user namespaces: on Debian 10 and "
+                "older `sudo sysctl kernel.unprivileged_userns_clone=1`; on Ubuntu 23.10 and newer an AppArmor "
+                "profile for bwrap or `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`. Or grade as root.")
+        raise Unavailable(f"bubblewrap cannot start a sandbox on this machine ({why}).{hint} Or pass --no-sandbox "
+                          "to run learners' code as you, with your files within its reach.")
+    if root:
+        cgroup, parents = _probe_cgroups()
+        mode = Mode(bwrap=bwrap, version=mode.version, root=True, cgroup=cgroup, cgroup_parents=parents,
+                    tmpfs=_probe_tmpfs())
+    return mode
+
+
+def _mounts() -> list[tuple[str, str, set[str]]]:
+    """(mount point, file system type, super options) of every mount, from /proc/self/mountinfo."""
+    found = []
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields, more = left.split(), right.split()
+        if len(fields) >= 5 and len(more) >= 3:
+            point = fields[4].replace("\\040", " ")
+            found.append((point, more[0], set(more[2].split(","))))
+    return found
+
+
+def _own_cgroup(controller: str) -> str:
+    """This process's cgroup path in the hierarchy of ``controller`` ("" for the v2 hierarchy)."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, names, path = line.split(":", 2)
+        if controller in names.split(",") or (not controller and not names):
+            return path
+    raise LookupError(controller)
+
+
+def _probe_cgroups() -> tuple[str, tuple[str, ...]]:
+    """("v1", (memory parent, pids parent)), ("v2", (parent,)) or ("", ()) when cgroups cannot be used here."""
+    mounts = _mounts()
+    try:
+        v1 = {}
+        for controller in ("memory", "pids"):
+            point = next(p for p, kind, opts in mounts if kind == "cgroup" and controller in opts)
+            v1[controller] = os.path.join(point, _own_cgroup(controller).lstrip("/"))
+        for parent in v1.values():
+            trial = Path(parent, f"course-grade-probe-{uuid.uuid4().hex[:8]}")
+            trial.mkdir()
+            trial.rmdir()
+        return "v1", (v1["memory"], v1["pids"])
+    except (StopIteration, LookupError, OSError, ValueError):
+        pass
+    try:
+        point = next(p for p, kind, _ in mounts if kind == "cgroup2")
+        if not {"memory", "pids"} <= set(Path(point, "cgroup.controllers").read_text().split()):
+            return "", ()
+        parent = Path(point, "course-grade")
+        enabled = set(Path(point, "cgroup.subtree_control").read_text().split())
+        if not {"memory", "pids"} <= enabled:
+            Path(point, "cgroup.subtree_control").write_text("+memory +pids")
+        parent.mkdir(exist_ok=True)
+        Path(parent, "cgroup.subtree_control").write_text("+memory +pids")
+        trial = Path(parent, f"probe-{uuid.uuid4().hex[:8]}")
+        trial.mkdir()
+        ok = Path(trial, "memory.max").exists() and Path(trial, "pids.max").exists()
+        trial.rmdir()
+        return ("v2", (str(parent),)) if ok else ("", ())
+    except (StopIteration, LookupError, OSError, ValueError):
+        return "", ()
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+MS_NOSUID, MS_NODEV, MNT_DETACH = 2, 4, 2
+
+
+def _mount_tmpfs(folder: str, mib: int) -> None:
+    options = f"size={mib}m,mode=0700".encode()
+    if _libc.mount(b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
+        raise OSError(ctypes.get_errno(), f"cannot mount a tmpfs on {folder}")
+
+
+def _unmount(folder: str) -> None:
+    _libc.umount2(folder.encode(), MNT_DETACH)
+
+
+def _probe_tmpfs() -> bool:
+    folder = tempfile.mkdtemp(prefix="course-grade-probe-")
+    try:
+        _mount_tmpfs(folder, 1)
+        _unmount(folder)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.rmdir(folder)
+
+
+def describe(mode: Mode, limits: Limits) -> list[str]:
+    """The table's header: how learners' code ran, and which limits held, in plain words."""
+    memory, disk = f"{limits.memory_gib:g} GiB", f"{limits.disk_mib} MiB"
+    time_limit = f"{limits.timeout:g} s for all cells, {limits.cpu_seconds} s of CPU per process"
+    if not mode.sandboxed:
+        who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
+        processes = ("not enforced for root" if os.geteuid() == 0
+                     else f"{limits.processes} beyond those of your account")
+        return [f"NO SANDBOX (--no-sandbox): learners' code ran as you ({who}), with your files, the course and "
+                "the other submissions within its reach, and with the network.",
+                f"Limits, per process only: memory {memory}, files {disk} each, processes {processes}; {time_limit}."]
+    seen = "seeing only the system, Python, the course's lenet/ (read-only) and a folder of its own"
+    if mode.root:
+        who = f"Sandbox: bubblewrap {mode.version}; learners' code ran as uid {NOBODY} (nobody), without network, {seen}."
+    else:
+        who = (f"Sandbox: bubblewrap {mode.version} in an unprivileged user namespace; learners' code ran as your uid "
+               f"({os.geteuid()}) outside it ({NOBODY} inside), without network, {seen}.")
+    if mode.cgroup:
+        held = (f"memory {memory} and processes {limits.processes} (threads included) for all of a learner's "
+                f"processes together (cgroup {mode.cgroup})")
+    else:
+        held = (f"processes {limits.processes} per learner (threads included; RLIMIT_NPROC in its user namespace)"
+                if not mode.root else f"processes {limits.processes} for uid {NOBODY}, shared by the notebooks "
+                "graded at once (no cgroups)")
+        held += f"; memory {memory} per process only (no cgroups: several processes together can use more)"
+    if mode.tmpfs:
+        held += f"; disk {disk} for its folder, as much for /tmp and /dev/shm (tmpfs)"
+    else:
+        held += f"; disk {disk} for /tmp and /dev/shm (tmpfs), its folder only {disk} per file (no total without root)"
+    return [who, f"Limits per learner: {held}; {time_limit}."]
+
+
+# ------------------------------------------------------------------------------------------ one submission
+
+def prepare(mode: Mode, limits: Limits) -> Place:
+    """Make the folders (and cgroups) of one submission; :func:`release` undoes it. Runs in the grader's main
+    process, before the worker that grades the submission starts."""
+    folder = tempfile.mkdtemp(prefix="course-grade-", dir=_short_temp())
+    place = Place(folder, os.path.join(folder, "home"), os.path.join(folder, "kernel"))
+    try:
+        if mode.tmpfs:
+            _mount_tmpfs(folder, limits.disk_mib)
+            place.mounted = True
+        for path in (place.home, place.kernel):
+            os.mkdir(path, 0o700)
+            if mode.sandboxed and mode.root:
+                os.chown(path, NOBODY, NOBODY)
+        if not mode.sandboxed:
+            place.token = uuid.uuid4().hex
+        if mode.cgroup:
+            place.cgroups = _make_cgroups(mode, limits, os.path.basename(folder))
+    except BaseException:
+        release(place)
+        raise
+    return place
+
+
+def _short_temp() -> str:
+    """The temporary folder, or /tmp when its path is so long that the kernel's Unix sockets in it would pass
+    the 107 bytes a socket's path may have."""
+    folder = os.path.realpath(tempfile.gettempdir())
+    return folder if len(folder) <= 64 or not os.access("/tmp", os.W_OK) else "/tmp"
+
+
+def _make_cgroups(mode: Mode, limits: Limits, name: str) -> tuple[str, ...]:
+    memory = str(int(limits.memory_gib * 2**30))
+    made: list[str] = []
+    try:
+        if mode.cgroup == "v1":
+            memory_parent, pids_parent = mode.cgroup_parents
+            made.append(os.path.join(memory_parent, name))
+            os.mkdir(made[-1])
+            Path(made[-1], "memory.limit_in_bytes").write_text(memory)
+            try:  # with swap accounting, swap counts too
+                Path(made[-1], "memory.memsw.limit_in_bytes").write_text(memory)
+            except OSError:
+                pass
+            made.append(os.path.join(pids_parent, name))
+            os.mkdir(made[-1])
+            Path(made[-1], "pids.max").write_text(str(limits.processes))
+        else:
+            made.append(os.path.join(mode.cgroup_parents[0], name))
+            os.mkdir(made[-1])
+            Path(made[-1], "memory.max").write_text(memory)
+            if Path(made[-1], "memory.swap.max").exists():
+                Path(made[-1], "memory.swap.max").write_text("0")
+            Path(made[-1], "pids.max").write_text(str(limits.processes))
+    except BaseException:
+        _remove_cgroups(tuple(made))
+        raise
+    return tuple(made)
+
+
+def _remove_cgroups(cgroups: tuple[str, ...]) -> None:
+    """Kill every process in ``cgroups`` (none may fork meanwhile), then remove them."""
+    for group in cgroups:
+        pids_max = Path(group, "pids.max")
+        if pids_max.exists():
+            try:
+                pids_max.write_text("0")
+            except OSError:
+                pass
+    for _ in range(100):
+        alive = False
+        for group in cgroups:
+            try:
+                pids = Path(group, "cgroup.procs").read_text().split()
+            except OSError:
+                continue
+            for pid in pids:
+                alive = True
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (OSError, ValueError):
+                    pass
+        remaining = []
+        for group in cgroups:
+            try:
+                os.rmdir(group)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                remaining.append(group)
+        cgroups = tuple(remaining)
+        if not cgroups:
+            return
+        time.sleep(0.02 if alive else 0.1)
+
+
+def release(place: Place) -> None:
+    """End everything the submission started and remove its folders and cgroups (never raises)."""
+    try:
+        _remove_cgroups(place.cgroups)
+    except Exception:  # noqa: BLE001 - cleaning up must go on
+        pass
+    if place.token:
+        end_processes(TOKEN_VARIABLE, place.token)
+    if place.mounted:
+        _unmount(place.folder)
+    shutil.rmtree(place.folder, ignore_errors=True)
+
+
+def end_processes(variable: str, token: str) -> None:
+    """Kill every process whose environment has ``variable=token`` (kernels run with --no-sandbox run as the
+    teacher, so /proc shows their environment; a process that cleared its environment escapes this)."""
+    needle = f"{variable}={token}".encode()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (proc / "environ").read_bytes().split(b"\0"):
+                os.kill(int(proc.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
+
+
+def out_of_memory(place: Place) -> bool:
+    """Whether the kernel's cgroup killed a process for want of memory."""
+    for group in place.cgroups:
+        for name in ("memory.oom_control", "memory.events"):
+            try:
+                lines = Path(group, name).read_text().splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and value.strip().isdigit() and int(value) > 0:
+                    return True
+    return False
+
+
+# --------------------------------------------------------------------------------------------- the kernel
+
+def _bwrap_base(mode: Mode) -> list[str]:
+    """bwrap with its namespaces and the system, read-only: what :func:`probe` tries and every kernel uses."""
+    argv = [mode.bwrap, "--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+            "--hostname", "grader", "--die-with-parent", "--new-session"]
+    if mode.root:  # the launcher needs these to drop to uid 65534, and then has none
+        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+    else:
+        argv += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY), "--disable-userns"]
+    for name in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = f"/{name}"
+        if os.path.islink(path):
+            argv += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            argv += ["--ro-bind", path, path]
+    return argv + ["--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev"]
+
+
+def _read_only_paths(course_root: Path) -> list[tuple[str, str]]:
+    """(source, destination) of what the kernel reads: Python, its venv, the course's lenet/."""
+    wanted = [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
+              os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))), str(course_root / "lenet")]
+    pairs: list[tuple[str, str]] = []
+    for dest in dict.fromkeys(os.path.abspath(p) for p in wanted):
+        if any(dest == d or dest.startswith(d.rstrip("/") + "/") for d in ("/usr", "/etc", "/bin", "/lib", "/sbin")):
+            continue
+        pairs.append((os.path.realpath(dest), dest))
+    pairs.sort(key=lambda pair: pair[1].count("/"))
+    kept: list[tuple[str, str]] = []
+    for src, dest in pairs:  # a path inside another one already bound comes with it
+        if not any(dest.startswith(d.rstrip("/") + "/") and os.path.realpath(d) == s for s, d in kept):
+            kept.append((src, dest))
+    return kept
+
+
+@dataclass
+class Sandbox:
+    """One submission's kernel: how to start it (in :class:`Mode`, at :class:`Place`, within :class:`Limits`)."""
+
+    mode: Mode
+    place: Place
+    limits: Limits
+    course_root: Path
+
+    def kernel_manager(self, env: dict[str, str]) -> AsyncKernelManager:
+        """A kernel manager whose kernel starts inside the sandbox with ``env`` (inside it, nothing else), talking
+        over Unix sockets in the place's kernel folder (without the sandbox too: no TCP port is opened)."""
+        return _SandboxedKernelManager(wrap=lambda cmd: self.command(cmd, env), kernel_name="python3",
+                                       transport="ipc", ip=os.path.join(self.place.kernel, "kernel"),
+                                       connection_file=os.path.join(self.place.kernel, "kernel.json"))
+
+    def launch_env(self, env: dict[str, str]) -> dict[str, str]:
+        """The environment of the process that starts the kernel: bwrap's own (it clears it), else ``env``."""
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin")} if self.mode.sandboxed else env
+
+    def environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The kernel's whole environment: in the sandbox only what it needs; without, the teacher's and more."""
+        own = {"HOME": self.place.home, "PYTHONPATH": str(self.course_root), "MPLBACKEND": "Agg",
+               "PYDEVD_DISABLE_FILE_VALIDATION": "1", **thread_env(1), **(extra or {})}
+        if not self.mode.sandboxed:
+            return {**os.environ, **own, TOKEN_VARIABLE: self.place.token}
+        path = os.pathsep.join([os.path.join(sys.prefix, "bin"), "/usr/local/bin", "/usr/bin", "/bin"])
+        return {"PATH": path, "LANG": "C.UTF-8", "TMPDIR": "/tmp", **own}
+
+    def command(self, kernel_cmd: list[str], env: dict[str, str]) -> list[str]:
+        """``kernel_cmd`` wrapped in bwrap (see the module docstring), then in :data:`LAUNCHER`."""
+        if not self.mode.sandboxed:
+            return kernel_cmd
+        disk = str(self.limits.disk_mib * 2**20)
+        argv = _bwrap_base(self.mode)
+        argv += ["--perms", "1777", "--size", disk, "--tmpfs", "/tmp",
+                 "--perms", "1777", "--size", disk, "--tmpfs", "/dev/shm"]
+        made = {"/", "/tmp", "/dev", "/proc", "/etc", "/usr"}
+
+        def parents(dest: str) -> None:  # bwrap would make missing folders 0700 as root: unreadable to nobody
+            for parent in map(str, reversed(Path(dest).parents)):
+                if parent not in made:
+                    argv.extend(["--perms", "0755", "--dir", parent])
+                    made.add(parent)
+
+        for src, dest in _read_only_paths(self.course_root):
+            parents(dest)
+            argv += ["--ro-bind", src, dest]
+            made.add(dest)
+        for path in (self.place.home, self.place.kernel):
+            parents(path)
+            argv += ["--bind", path, path]
+            made.add(path)
+        argv += ["--remount-ro", "/", "--chdir", self.place.home, "--clearenv"]
+        for key, value in env.items():
+            argv += ["--setenv", key, value]
+        nproc = 0 if (self.mode.root or self.mode.cgroup) else self.limits.processes
+        return [*argv, "--", sys.executable, "-I", "-S", "-c", LAUNCHER, str(NOBODY), str(NOBODY), str(nproc),
+                *kernel_cmd]
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        """Arguments for starting the kernel's process: join the cgroups, set the rlimits, in the child."""
+        procs = [os.path.join(group, "cgroup.procs") for group in self.place.cgroups]
+        disk = self.limits.disk_mib * 2**20
+        limits = [(resource.RLIMIT_CORE, 0), (resource.RLIMIT_CPU, self.limits.cpu_seconds),
+                  (resource.RLIMIT_FSIZE, disk)]
+        if not self.mode.cgroup:
+            limits.append((resource.RLIMIT_AS, int(self.limits.memory_gib * 2**30)))
+        if not self.mode.sandboxed and os.geteuid() != 0:  # the teacher's uid: count what it runs already
+            limits.append((resource.RLIMIT_NPROC, _processes_of(os.getuid()) + self.limits.processes))
+        return {"preexec_fn": _PreExec(procs, limits)}
+
+
+class _PreExec:
+    """Runs in the kernel's process between fork and exec: join the cgroups, then set the rlimits."""
+
+    def __init__(self, procs: list[str], limits: list[tuple[int, int]]) -> None:
+        self.procs, self.limits = procs, limits
+
+    def __call__(self) -> None:
+        pid = str(os.getpid())
+        for path in self.procs:
+            with open(path, "w") as f:
+                f.write(pid)
+        for kind, value in self.limits:
+            soft, hard = resource.getrlimit(kind)
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(kind, (value, value if kind != resource.RLIMIT_CPU else value + 5))
+
+
+def _processes_of(uid: int) -> int:
+    count = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if any(line.split()[1:2] == [str(uid)] for line in status.read_text().splitlines()
+                   if line.startswith("Uid:")):
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
+class _SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel command is wrapped (in bwrap) and whose connection file the kernel can read."""
+
+    def __init__(self, wrap: Callable[[list[str]], list[str]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._wrap = wrap
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        os.chmod(self.connection_file, 0o644)  # its folder is the kernel's own (0700): nobody else can read it
+        return self._wrap(super().format_kernel_cmd(extra_arguments))
