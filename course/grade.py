@@ -17,9 +17,11 @@ How one submission is graded (each alone, and never trusting what it says about 
 4. It runs in a fresh kernel inside the sandbox (:mod:`course.sandbox`: bubblewrap, uid 65534, no network,
    a private folder, limits on memory, processes, disk and time for all the learner's processes), started
    by a worker process of its own: a worker that dies or stops costs that notebook a row, never the others.
-5. Each check runs out of the learner's reach (:mod:`course.verify`, compiled afresh from its file):
-   IPython's hooks reset, the checks imported afresh, and a pass counted only when the check itself
-   returned.
+5. Each check is judged in the grader's own process (the worker), never in the learner's. The grader draws
+   the check's cases from a secret seed, the learner's kernel only runs the learner's code on them and hands
+   back plain data (:mod:`course.collect`, compiled afresh from its file; read with ``weights_only=True``),
+   and the check's ``judge`` compares that data with reference answers that never enter the kernel
+   (lenet/checks/core.py).
 
 The run ends with the table (its header says how learners' code ran and which limits held) and the CSV and
 JSON files, also when interrupted or past ``--deadline``. Exit status: 0 when everything passed, 1 when
@@ -28,6 +30,7 @@ something did not, 2 when the grader could not grade something (its row says why
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import csv
 import difflib
@@ -37,7 +40,10 @@ import multiprocessing
 import multiprocessing.connection
 import multiprocessing.forkserver
 import os
+import ast
+import importlib
 import re
+import secrets
 import signal
 import stat
 import sys
@@ -49,8 +55,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import nbformat
+import torch
 from nbclient import NotebookClient
 from nbformat import NotebookNode
+
+from lenet.checks import plain
+from lenet.checks.core import Check, CheckFailed, CollectedError, Tampered
 
 from . import execute, sandbox
 from .exercises import ROOT, build_exercise
@@ -75,8 +85,12 @@ WORKER_SLACK = 90
 #: Longest exercise label shown in the table (longer ones are cut with "...").
 MAX_TITLE = 48
 _STEM = re.compile(r"(\d\d_[a-z0-9_]+?)(?:[ _-]*\(\d+\))?\.ipynb$")
-#: What runs a check in the kernel: course/verify.py, compiled afresh from the course's file every time.
-_VERIFY_SOURCE = Path(__file__).with_name("verify.py").read_text(encoding="utf-8")
+#: What runs a check's collection in the kernel: course/collect.py, compiled afresh from the course's file every time.
+_COLLECT_SOURCE = Path(__file__).with_name("collect.py").read_text(encoding="utf-8")
+#: The checks module of a course whose solution notebooks name none (``metadata.course.checks``).
+CHECKS_MODULE = "lenet.checks"
+#: Largest file of collected answers the grader reads back from a kernel.
+MAX_COLLECTED = 64 * 2**20
 
 
 @dataclass
@@ -98,6 +112,7 @@ class Lesson:
     stem: str
     notebook: NotebookNode  # the exercise notebook, built from the solution notebook
     exercises: list[Exercise] = field(default_factory=list)
+    checks: str = CHECKS_MODULE  # the module whose checks its check cells call
 
 
 # ------------------------------------------------------------------------------------ the course
@@ -129,9 +144,31 @@ def lessons(root: Path = ROOT) -> dict[str, Lesson]:
     """Every lesson of the course at ``root`` that has exercises, by stem (``"03_random_unstructured"``)."""
     out = {}
     for path in sorted((root / "solutions").glob("*.ipynb")):
-        nb = build_exercise(read(path), f"solutions/{path.name}")
-        out[path.stem] = Lesson(path.stem, nb, tagged_exercises(nb))
+        solution = read(path)
+        module = solution.metadata.get("course", {}).get("checks", CHECKS_MODULE)
+        nb = build_exercise(solution, f"solutions/{path.name}")
+        out[path.stem] = Lesson(path.stem, nb, tagged_exercises(nb), module)
     return out
+
+
+def checks_module(name: str, root: Path = ROOT):
+    """The course's checks module ``name``, imported in the grader's own process (the course root first on the path)."""
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module(name)
+
+
+def check_of(source: str, module) -> Check:
+    """The :class:`Check` that a course's check cell (``checks.check_x(answer, ...)``, one call) calls."""
+    tree = ast.parse(source)
+    call = tree.body[0].value if len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr) else None
+    func = call.func if isinstance(call, ast.Call) else None
+    if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "checks"):
+        raise ValueError(f"a check cell must be one call `checks.check_...(...)`, not {one_line(source, 80)!r}")
+    check = getattr(module, func.attr, None)
+    if not isinstance(check, Check):
+        raise ValueError(f"{module.__name__}.{func.attr} is not a check in three parts (lenet.checks.Check)")
+    return check
 
 
 def lesson_of(name: str, nb: NotebookNode, known: dict[str, Lesson]) -> Lesson | None:
@@ -248,54 +285,95 @@ def _learner_cell(cell: NotebookNode) -> NotebookNode:
 
 # ---------------------------------------------------------------------------------------- grading
 
-def _verify(client: NotebookClient, nb: NotebookNode, index: int, source: str) -> tuple[str, str] | None:
-    """Run one check in the kernel through :mod:`course.verify`; None when it passed, else (ename, evalue)."""
-    nonce = uuid.uuid4().hex  # the check's code answers with it only when it ran to its end
-    code = f"{_VERIFY_SOURCE}\nverdict = run({source!r}) and {nonce!r}\n"
-    expression = (f"(lambda g: (exec(compile({code!r}, '<course grader>', 'exec'), g), g['verdict'])[-1])"
-                  "({'__name__': '__course_verify__'})")
-    msg_id = client.kc.execute("", silent=True, store_history=False, user_expressions={"verdict": expression})
-    reply = client.wait_for_reply(msg_id, nb.cells[index])
-    content = (reply or {}).get("content", {})
-    verdict = content.get("user_expressions", {}).get("verdict")
-    if content.get("status") != "ok" or not isinstance(verdict, dict):
-        return "GraderError", ("the check could not run: the kernel refused a cell (did a cell change how IPython "
-                               "runs code?)")
-    if verdict.get("status") == "ok" and verdict.get("data", {}).get("text/plain") == repr(nonce):
-        return None
-    return str(verdict.get("ename", "Error")), str(verdict.get("evalue", ""))
+def _verify(client: NotebookClient, nb: NotebookNode, index: int, source: str, module: str, check: Check,
+            folder: Path, seed: int) -> tuple[str, str] | None:
+    """Judge one check: collect in the kernel (:mod:`course.collect`), judge here; None when it passed, else
+    (ename, evalue) as the row reports it (``CheckFailed``, ``NotAttempted``, the learner's exception, ...).
+
+    ``folder`` is the kernel's private folder (the same path inside its sandbox); the cases and the collected
+    answers pass through files there, each named with a fresh nonce.
+    """
+    cases = check.cases(torch.Generator().manual_seed(seed))
+    nonce = uuid.uuid4().hex
+    cases_path, out_path = folder / f".course-cases-{nonce}.pt", folder / f".course-collected-{nonce}.pt"
+    try:
+        plain.save(cases, cases_path)
+        os.chmod(cases_path, 0o644)
+        code = (f"{_COLLECT_SOURCE}\nverdict = collect({source!r}, {module!r}, {str(cases_path)!r}, "
+                f"{str(out_path)!r})\n")
+        expression = (f"(lambda g: (exec(compile({code!r}, '<course grader>', 'exec'), g), g['verdict'])[-1])"
+                      "({'__name__': '__course_collect__'})")
+        msg_id = client.kc.execute("", silent=True, store_history=False, user_expressions={"verdict": expression})
+        reply = client.wait_for_reply(msg_id, nb.cells[index])
+        content = (reply or {}).get("content", {})
+        verdict = content.get("user_expressions", {}).get("verdict")
+        if content.get("status") != "ok" or not isinstance(verdict, dict):
+            return "GraderError", ("the check could not run: the kernel refused a cell (did a cell change how "
+                                   "IPython runs code?)")
+        if verdict.get("status") != "ok":  # e.g. a NameError from the check cell's arguments
+            return str(verdict.get("ename", "Error")), str(verdict.get("evalue", ""))
+        try:
+            collected = plain.load(out_path, MAX_COLLECTED)
+        except Exception as e:  # noqa: BLE001 - missing, replaced, not plain data: all the learner's doing
+            return "Tampered", (f"the answers collected for this check could not be read ({type(e).__name__}: "
+                                f"{one_line(e, 120)}): did a cell change the checking machinery?")
+        return judge(check, cases, collected)
+    finally:
+        for path in (cases_path, out_path):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def judge(check: Check, cases: list, collected: object) -> tuple[str, str] | None:
+    """The check's verdict on what was collected, in this process: None when it passed, else (ename, evalue)."""
+    try:
+        check.judge_all(cases, collected)
+    except CheckFailed as e:  # NotAttempted too
+        return type(e).__name__, str(e)
+    except CollectedError as e:
+        return e.raised.type, e.raised.message
+    except Tampered as e:
+        return "Tampered", (f"what was collected for this check is not what the check collects ({one_line(e, 120)}): "
+                            "did a cell change the checking machinery?")
+    except Exception as e:  # noqa: BLE001 - data the judge could not handle: the learner's, reported
+        return "Error", f"the check could not judge what your code returned: {type(e).__name__}: {one_line(e, 200)}"
+    return None
 
 
 def grade_run(nb: NotebookNode, exercises: list[Exercise], name: str, limits: Limits | None = None,
-              notes: dict[object, str] | None = None, box: Sandbox | None = None) -> list[Row]:
+              notes: dict[object, str] | None = None, box: Sandbox | None = None, *, checks: str = CHECKS_MODULE,
+              root: Path = ROOT) -> list[Row]:
     """Execute ``nb`` and return one row per exercise, in notebook order, then rows for the whole notebook.
 
     The kernel runs in ``box`` (a sandbox the caller prepared and releases), or else as this user in a
     private folder of its own (for the course's own notebooks, e.g. tests/test_exercises.py). Check cells
-    are run by :func:`_verify`, never as the learner's cells; an exercise without solution cells is
+    are never run as the learner's cells: :func:`_verify` collects in the kernel and judges here, with the
+    checks of module ``checks`` of the course at ``root``. An exercise without solution cells is
     ``missing`` and its check is not run.
     """
     limits = limits or Limits()
     notes = notes or {}
-    checks = {ex.check: ex for ex in exercises if ex.check is not None and ex.solutions}
+    module = checks_module(checks, root)
+    to_check = {ex.check: (ex, check_of(ex.check_source or "", module)) for ex in exercises
+                if ex.check is not None and ex.solutions}
     verdicts: dict[int, tuple[str, str] | None] = {}
-
-    def before_cell(client: NotebookClient, index: int) -> bool:
-        if -1 not in verdicts:  # first: the real lenet and its checks, before any learner cell can plant others
-            verdicts[-1] = _verify(client, nb, index, "")
-            if verdicts[-1] is not None:
-                raise RuntimeError(f"the grader could not prepare the kernel: {verdicts[-1][1]}")
-        if index not in checks:
-            return True
-        verdicts[index] = _verify(client, nb, index, checks[index].check_source or "")
-        return False
-
+    seed = secrets.randbits(62)  # the seed of the unseen cases: never in the kernel
     own = box is None
     if box is None:
         box = Sandbox(sandbox.NO_SANDBOX, sandbox.prepare(sandbox.NO_SANDBOX, limits), limits, ROOT)
+    box = box.importing(checks, root)
+    folder = Path(box.place.home)  # the kernel's private folder, at the same path inside its sandbox
+
+    def before_cell(client: NotebookClient, index: int) -> bool:
+        if index not in to_check:
+            return True
+        ex, check = to_check[index]
+        verdicts[index] = _verify(client, nb, index, ex.check_source or "", checks, check, folder, seed + index)
+        return False
+
     try:
         env = box.environment()
-        run = execute.run(nb, Path(box.place.home), timeout=limits.timeout, before_cell=before_cell,
+        run = execute.run(nb, folder, timeout=limits.timeout, before_cell=before_cell,
                           km=box.kernel_manager(env), env=box.launch_env(env), kernel_kwargs=box.popen_kwargs())
         if run.stop_status == KERNEL_DIED and sandbox.out_of_memory(box.place):
             where = f" in {first_line(nb, run.stop_cell)}" if run.stop_cell is not None else ""
@@ -304,7 +382,6 @@ def grade_run(nb: NotebookNode, exercises: list[Exercise], name: str, limits: Li
     finally:
         if own:
             sandbox.release(box.place)
-    verdicts.pop(-1, None)
     run.ran.update(i for i in verdicts)
     for index, verdict in verdicts.items():
         if verdict is not None:
@@ -373,7 +450,7 @@ def grade_submission(name: str, data: bytes, limits: Limits | None = None, root:
             return [Row(name, "", UNKNOWN, "not one of the course's exercise notebooks (name it like "
                         f"exercises/NN_topic.ipynb; known: {', '.join(known)})")]
         to_run, exercises, notes = assemble(lesson, nb)
-        rows = grade_run(to_run, exercises, name, limits, notes, box)
+        rows = grade_run(to_run, exercises, name, limits, notes, box, checks=lesson.checks, root=root)
         for row in rows:
             row.lesson = lesson.stem
         return rows

@@ -37,6 +37,7 @@ docs/teaching.md ("What the sandbox guarantees") is the teacher's version of thi
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import resource
 import shutil
@@ -47,7 +48,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ class Unavailable(RuntimeError):
     """This machine cannot sandbox kernels as asked; the message says why and what to do."""
 
 
-@dataclass
+@dataclasses.dataclass
 class Limits:
     """What one learner's kernel, and everything it starts, may use."""
 
@@ -109,7 +109,7 @@ class Limits:
         return int(self.timeout * 2 + 30)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Mode:
     """How this machine sandboxes kernels, found once by :func:`probe` (the same for every submission)."""
 
@@ -129,7 +129,7 @@ class Mode:
 NO_SANDBOX = Mode()
 
 
-@dataclass
+@dataclasses.dataclass
 class Place:
     """Where one submission runs: its folders on this machine and its cgroups; made by :func:`prepare`."""
 
@@ -448,10 +448,10 @@ def _bwrap_base(mode: Mode) -> list[str]:
     return argv + ["--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev"]
 
 
-def _read_only_paths(course_root: Path) -> list[tuple[str, str]]:
-    """(source, destination) of what the kernel reads: Python, its venv, the course's lenet/."""
+def _read_only_paths(course_root: Path, more: list[str]) -> list[tuple[str, str]]:
+    """(source, destination) of what the kernel reads: Python, its venv, the course's lenet/, ``more``."""
     wanted = [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
-              os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))), str(course_root / "lenet")]
+              os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))), str(course_root / "lenet"), *more]
     pairs: list[tuple[str, str]] = []
     for dest in dict.fromkeys(os.path.abspath(p) for p in wanted):
         if any(dest == d or dest.startswith(d.rstrip("/") + "/") for d in ("/usr", "/etc", "/bin", "/lib", "/sbin")):
@@ -465,14 +465,27 @@ def _read_only_paths(course_root: Path) -> list[tuple[str, str]]:
     return kept
 
 
-@dataclass
+@dataclasses.dataclass(frozen=True)
 class Sandbox:
-    """One submission's kernel: how to start it (in :class:`Mode`, at :class:`Place`, within :class:`Limits`)."""
+    """One submission's kernel: how to start it (in :class:`Mode`, at :class:`Place`, within :class:`Limits`).
+
+    The kernel imports ``lenet`` from ``course_root`` (read-only, through ``PYTHONPATH``), and the modules
+    :meth:`importing` adds (a course's own checks module).
+    """
 
     mode: Mode
     place: Place
     limits: Limits
     course_root: Path
+    imports: tuple[tuple[str, str], ...] = ()  # (folder on PYTHONPATH, file or package read-only in it)
+
+    def importing(self, module: str, root: Path) -> Sandbox:
+        """This sandbox, with the top-level package (or file) of ``module`` importable from ``root`` too."""
+        top = module.split(".")[0]
+        for path in (root / top, root / f"{top}.py"):
+            if path.exists() and (str(root), str(path)) not in self.imports:
+                return dataclasses.replace(self, imports=((str(root), str(path)), *self.imports))
+        return self
 
     def kernel_manager(self, env: dict[str, str]) -> AsyncKernelManager:
         """A kernel manager whose kernel starts inside the sandbox with ``env`` (inside it, nothing else), talking
@@ -487,7 +500,8 @@ class Sandbox:
 
     def environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """The kernel's whole environment: in the sandbox only what it needs; without, the teacher's and more."""
-        own = {"HOME": self.place.home, "PYTHONPATH": str(self.course_root), "MPLBACKEND": "Agg",
+        python_path = os.pathsep.join(dict.fromkeys([*(folder for folder, _ in self.imports), str(self.course_root)]))
+        own = {"HOME": self.place.home, "PYTHONPATH": python_path, "MPLBACKEND": "Agg",
                "PYDEVD_DISABLE_FILE_VALIDATION": "1", **thread_env(1), **(extra or {})}
         if not self.mode.sandboxed:
             return {**os.environ, **own, TOKEN_VARIABLE: self.place.token}
@@ -510,7 +524,7 @@ class Sandbox:
                     argv.extend(["--perms", "0755", "--dir", parent])
                     made.add(parent)
 
-        for src, dest in _read_only_paths(self.course_root):
+        for src, dest in _read_only_paths(self.course_root, [path for _, path in self.imports]):
             parents(dest)
             argv += ["--ro-bind", src, dest]
             made.add(dest)

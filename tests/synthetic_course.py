@@ -3,6 +3,7 @@ a class of learners might hand in (solved, untouched, partly solved, broken, han
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -12,17 +13,16 @@ from course.exercises import build_exercise
 
 #: The five exercises of the synthetic course: (title, solution cell, check cell).
 EXERCISES = [
-    ("Multiply", "### BEGIN SOLUTION\nanswer = 6 * 7\n### END SOLUTION",
-     "checks.check_equal('answer', answer, 42, hint='multiply 6 by 7')"),
+    ("Multiply", "### BEGIN SOLUTION\nanswer = 6 * 7\n### END SOLUTION", "checks.check_99_multiply(answer)"),
     ("Double", "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
-     "checks.check_equal('double(21)', checks.call(double, 21), 42, hint='return twice x')"),
-    ("Arange", "### BEGIN SOLUTION\nt = torch.arange(3)\n### END SOLUTION",
-     "checks.check_equal('t', t, torch.tensor([0, 1, 2]), hint='torch.arange')"),
-    ("Split", "### BEGIN SOLUTION\nwords = 'a b c'.split()\n### END SOLUTION",
-     "checks.check_equal('words', words, ['a', 'b', 'c'], hint='str.split')"),
+     "checks.check_99_double(double)"),
+    ("Arange", "### BEGIN SOLUTION\nt = torch.arange(3)\n### END SOLUTION", "checks.check_99_arange(t)"),
+    ("Split", "### BEGIN SOLUTION\nwords = 'a b c'.split()\n### END SOLUTION", "checks.check_99_split(words)"),
     ("Inverse", "def inverse(x):\n    ### BEGIN SOLUTION\n    return 1 / x\n    ### END SOLUTION",
-     "checks.check_equal('inverse(4)', checks.call(inverse, 4), 0.25, hint='1 / x')"),
+     "checks.check_99_inverse(inverse)"),
 ]
+#: The checks module of the synthetic course: this folder's synthetic_checks.py, copied into the course folder.
+CHECKS = "synthetic_checks"
 STEM = "99_synthetic"
 LABELS = [f"Exercise {n}: {title}" for n, (title, _, _) in enumerate(EXERCISES, 1)]
 WRONG = ["answer = 41", "def double(x):\n    return x + 2", "t = torch.arange(4)", "words = ['a']",
@@ -32,7 +32,9 @@ HANG_TIMEOUT = 10
 
 def solution_notebook() -> nbformat.NotebookNode:
     nb = new_notebook()
-    nb.cells = [new_markdown_cell("# 99 · Exercises: synthetic"), new_code_cell("import torch\nimport lenet\nfrom lenet import checks")]
+    nb.cells = [new_markdown_cell("# 99 · Exercises: synthetic"),
+                new_code_cell(f"import torch\nimport lenet\nimport {CHECKS} as checks")]
+    nb.metadata["course"] = {"checks": CHECKS}
     for n, (title, solution, check) in enumerate(EXERCISES, 1):
         nb.cells += [new_markdown_cell(f"### Exercise {n}: {title}"), new_code_cell(solution), new_code_cell(check)]
     nb.cells.append(new_markdown_cell("## Next"))
@@ -124,9 +126,9 @@ CHEATS = {
                        "    def visit_Module(self, node):\n        return ast.Module(body=[], type_ignores=[])\n"
                        "get_ipython().ast_transformers.append(Blank())",
     "printed_pass": "print('Exercise 1 passed: multiply')",
-    "patched_grader": "import sys, types\nfake = types.ModuleType('course.verify')\n"
-                      "fake.run = fake.fresh_checks = lambda *a, **k: True\nsys.modules['course.verify'] = fake\n"
-                      "import course\ncourse.verify = fake",
+    "patched_grader": "import sys, types\nfake = types.ModuleType('course.collect')\n"
+                      "fake.collect = fake.fresh = lambda *a, **k: True\nsys.modules['course.collect'] = fake\n"
+                      "import course\ncourse.collect = fake",
 }
 
 
@@ -142,9 +144,10 @@ def sandbox_or_none():
 
 
 def write_course(folder: Path) -> Path:
-    """A course folder holding only solutions/99_synthetic.ipynb; returns it."""
+    """A course folder holding solutions/99_synthetic.ipynb and its checks module; returns it."""
     (folder / "solutions").mkdir(parents=True, exist_ok=True)
     nbformat.write(solution_notebook(), folder / "solutions" / f"{STEM}.ipynb")
+    shutil.copy(Path(__file__).with_name(f"{CHECKS}.py"), folder / f"{CHECKS}.py")
     return folder
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import torch
 
 import lenet
 from lenet import checks
+from course.notebook import read
 from lenet.checks import CheckFailed, NotAttempted, check_equal
 
 #: A file of the checks package in a traceback: the learner should never see one.
@@ -226,10 +228,10 @@ def test_lesson_01_checks_do_not_touch_the_global_random_generator(model, data):
 
 @pytest.mark.parametrize("case, message", [
     ("shapes_of_one_image", "Exercise 1: `shapes['conv1']` is (1, 6, 26, 26), expected (8, 6, 26, 26)"),
-    ("conv_out_without_stride", "Exercise 2: `wrong_conv_out(28, 3, stride=2, padding=1)` is 26, expected 14."),
-    ("conv_out_true_division", "Exercise 2: `wrong_conv_out(28, 3, stride=1, padding=0)` is 26.0 (a float), "
+    ("conv_out_without_stride", "Exercise 2: `conv_out(28, 3, stride=2, padding=1)` is 26, expected 14."),
+    ("conv_out_true_division", "Exercise 2: `conv_out(28, 3, stride=1, padding=0)` is 26.0 (a float), "
                                "expected the int 26."),
-    ("fc1_without_pooling", "Exercise 2: `wrong_fc1_inputs(28)` is 9216, expected 400."),
+    ("fc1_without_pooling", "Exercise 2: `fc1_inputs(28)` is 9216, expected 400."),
     ("params_without_bias", "Exercise 3: `conv_params(1, 6, 3)` is 54, expected 60."),
     ("accuracy_as_a_count", "Exercise 4: `accuracy(tensor([3, 1, 4, 1]), tensor([3, 1, 5, 9]))` is 2, expected 0.5."),
     ("confusion_transposed", "Exercise 5: `confusion_matrix(tensor([0, 1, 1, 2, 2, 2]), tensor([0, 2, 1, 2, 0, 2]), 3)` is "),
@@ -549,3 +551,16 @@ def test_lesson_10_checks_pass_on_right_answers_and_leave_the_random_generator_a
     checks.check_11_load_int8(load_int8)
     assert torch.equal(torch.random.get_rng_state(), before)
     assert capsys.readouterr().out.count("passed") == 5
+
+
+def test_lesson_02_judges_the_classes_the_exercise_notebook_gives():
+    """Exercises 1 and 2 ask about classes the notebook defines; the judge builds its own copies of them."""
+    from lenet.checks import lesson02
+
+    nb = read(Path(__file__).resolve().parents[1] / "solutions" / "02_parameters_and_buffers.ipynb")
+    namespace = {"torch": torch, "nn": torch.nn}
+    for name in ("Scaler", "Block"):
+        (cell,) = [c for c in nb.cells if c.cell_type == "code" and f"class {name}(nn.Module)" in c.source]
+        exec(compile(cell.source, name, "exec"), namespace)  # noqa: S102 - the course's own cell
+    assert lesson02._tensor_kinds(namespace["Scaler"]()) == lesson02._tensor_kinds(lesson02.Scaler())
+    assert list(namespace["Block"]().state_dict()) == list(lesson02.Block().state_dict())

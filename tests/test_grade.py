@@ -143,7 +143,7 @@ def test_a_partly_solved_notebook_gets_one_verdict_per_exercise(room):
     assert statuses(room, "partly") == list(zip(LABELS, ["passed", "failed", "not attempted", "error", "error"]))
     assert rows[0]["problem"] == ("error: error outside exercises in cell 6 (`raise RuntimeError('boom')`): "
                                   "RuntimeError: boom")
-    assert rows[1]["detail"] == "`double(21)` is 23, expected 42.\nHint: return twice x".replace("\n", " ")
+    assert rows[1]["detail"] == "Exercise 2: `double(21)` is 23, expected 42.\nHint: return twice x".replace("\n", " ")
     assert rows[3]["detail"].startswith("TypeError: ") and "(in cell 14 (`words = " in rows[3]["detail"]
     assert rows[4]["detail"].startswith("ZeroDivisionError: division by zero (in the check of exercise 5)")
 
@@ -177,7 +177,7 @@ def test_a_cheat_or_an_attack_passes_nothing(room, name):
 def test_after_an_attack_the_learner_still_gets_the_verdicts_of_their_answers(room, name):
     """Signalling the sandbox's init fails (as root it is another user's: PermissionError) or does nothing."""
     rows = room["rows"][name]
-    assert (rows[0]["status"], rows[0]["detail"]) == ("failed", "`answer` is 41, expected 42. Hint: multiply 6 by 7")
+    assert (rows[0]["status"], rows[0]["detail"]) == ("failed", "Exercise 1: `answer` is 41, expected 42. Hint: multiply 6 by 7")
     assert [r["status"] for r in rows] == ["failed"] * 5, rows
     assert rows[0]["problem"] in ("", "error: error outside exercises in cell 3 (`import os, signal`): "
                                       "PermissionError: [Errno 1] Operation not permitted"), rows[0]
@@ -186,7 +186,7 @@ def test_after_an_attack_the_learner_still_gets_the_verdicts_of_their_answers(ro
 def test_wrong_answers_still_get_their_hint_after_a_cheat(room):
     for name in ("fake_checks", "patched_functions", "custom_exc", "printed_pass"):
         (first,) = [r for r in room["rows"][name] if r["exercise"] == LABELS[0]]
-        assert (first["status"], first["detail"]) == ("failed", "`answer` is 41, expected 42. Hint: multiply 6 by 7")
+        assert (first["status"], first["detail"]) == ("failed", "Exercise 1: `answer` is 41, expected 42. Hint: multiply 6 by 7")
 
 
 def test_a_peer_is_graded_from_what_was_submitted(room):

@@ -18,9 +18,9 @@ from nbformat.v4 import new_code_cell, new_notebook
 from course import execute, grade, sandbox
 from course.exercises import build_exercise
 from course.notebook import read
-from synthetic_course import (CHEATS, HANG_TIMEOUT, KILL_WORKER, LABELS, STEM, STOP_WORKER, WRONG, answered, check,
-                              hanging, sandbox_or_none, solution, solution_notebook, solved, without_ids, write_course,
-                              wrong_with)
+from synthetic_course import (CHECKS, CHEATS, HANG_TIMEOUT, KILL_WORKER, LABELS, STEM, STOP_WORKER, WRONG, answered,
+                              check, hanging, sandbox_or_none, solution, solution_notebook, solved, without_ids,
+                              write_course, wrong_with)
 
 SANDBOXED = sandbox_or_none() is not None
 #: Where bwrap cannot run, the room tests grade without it (what they check does not depend on it).
@@ -35,7 +35,8 @@ def course(tmp_path_factory) -> Path:
 def test_a_hanging_notebook_times_out_with_a_row(course):
     nb, exercises, notes = grade.assemble(grade.lessons(course)[STEM], hanging())
     start = time.monotonic()
-    rows = grade.grade_run(nb, exercises, "hanging", grade.Limits(timeout=HANG_TIMEOUT), notes)
+    rows = grade.grade_run(nb, exercises, "hanging", grade.Limits(timeout=HANG_TIMEOUT), notes, checks=CHECKS,
+                           root=course)
     assert [(r.exercise, r.status) for r in rows] == [(LABELS[0], "passed"), ("", "timed out"),
                                                       *[(label, "not run") for label in LABELS[1:]]]
     assert rows[1].detail == f"timed out after {HANG_TIMEOUT}s in cell {solution(2) + 1} (`import time`)"
@@ -109,21 +110,23 @@ def test_a_worker_killed_or_stopped_costs_one_row(course, tmp_path):
 
 
 def test_a_run_past_its_deadline_ends_with_what_was_graded(course, tmp_path):
+    """A hanging notebook and one after it, with --deadline 30: the run ends at the deadline (not after the
+    hanging notebook's --timeout of 300 s) with the table and the files, and exit status 2."""
     room = tmp_path / "room"
     room.mkdir()
     nbformat.write(hanging(), room / f"a-{STEM}.ipynb")
     nbformat.write(solved(), room / f"b-{STEM}.ipynb")
     start = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "lenet.grade", str(room), "--jobs", "1", "--timeout", "300",
-                             "--deadline", "20", "--course", str(course), "--json", str(tmp_path / "marks.json"),
-                             *MODE_ARGS],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2 and time.monotonic() - start < 60, result.stderr
+                             "--deadline", "30", "--course", str(course), "--json", str(tmp_path / "marks.json"),
+                             *MODE_ARGS], capture_output=True, text=True, timeout=250)
+    assert result.returncode == 2 and time.monotonic() - start < 200, result.stderr
     records = json.loads((tmp_path / "marks.json").read_text())
     assert [(r["learner"], r["status"]) for r in records] == [("a", "not graded")] * 5 + [("b", "not graded")] * 5
-    assert records[0]["problem"] == "not graded: the run's --deadline passed while it was graded"
+    assert records[0]["problem"] in ("not graded: the run's --deadline passed while it was graded",
+                                     "not graded: the run's --deadline passed before it was graded")
     assert records[5]["problem"] == "not graded: the run's --deadline passed before it was graded"
-    assert "10 exercises in 2 notebooks" not in result.stdout and "2 notebook problems" in result.stdout
+    assert "2 notebook problems" in result.stdout
 
 
 @pytest.mark.parametrize("args, message", [
@@ -196,13 +199,13 @@ def test_an_error_in_a_demonstration_cell_does_not_hide_the_hint(tmp_path):
     nb = solution_notebook()
     nb.cells.insert(check(2), new_code_cell("assert double(1) == 2, 'the demonstration fails'"))
     nb.cells[check(2)]["id"] = "demo"
-    (tmp_path / "solutions").mkdir()
+    write_course(tmp_path)
     nbformat.write(nb, tmp_path / "solutions" / f"{STEM}.ipynb")
     submission = build_exercise(nb, f"solutions/{STEM}.ipynb")
     submission.cells[solution(2)].source = "def double(x):\n    return x + 2"
     rows = grade.grade_submission(f"{STEM}.ipynb", nbformat.writes(submission).encode(), root=tmp_path)
     (row,) = [r for r in rows if r.exercise == LABELS[1]]
-    assert (row.status, row.detail) == ("failed", "`double(21)` is 23, expected 42. Hint: return twice x")
+    assert (row.status, row.detail) == ("failed", "Exercise 2: `double(21)` is 23, expected 42. Hint: return twice x")
 
 
 def test_symlinks_fifos_devices_and_huge_files_are_refused_without_being_opened(tmp_path):

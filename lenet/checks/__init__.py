@@ -1,6 +1,7 @@
 """The checks of the exercises: compare a learner's answer with a tiny hand-computed case or with torch.
 
-A check is a function ``check_NN_<what>`` (NN: the lesson) that a notebook's check cell calls, e.g.
+A check is a :class:`~lenet.checks.core.Check` ``check_NN_<what>`` (NN: the lesson) that a notebook's check cell
+calls, e.g.
 ``checks.check_01_conv_out(conv_out, fc1_inputs_32)`` after ``from lenet import checks``. It prints one
 stable line when the answer is right (``Exercise N passed: ...``) and otherwise raises :class:`CheckFailed`,
 whose message is the hint: what was expected, what was got, which API to look at. In Jupyter the learner
@@ -10,7 +11,22 @@ The building blocks live in :mod:`lenet.checks.core`, torch's reference answers 
 in :mod:`lenet.checks.reference`, and the checks of lesson NN in ``lenet.checks.lessonNN``. How to write
 an exercise and its check: docs/authoring.md.
 """
-from .core import CheckFailed, NotAttempted, by_hand, call, check_equal, check_mask, describe_call, exercise, fail
+from .core import (
+    Check,
+    CheckFailed,
+    CollectedError,
+    NotAttempted,
+    Tampered,
+    attempt,
+    by_hand,
+    call,
+    check_equal,
+    check_mask,
+    describe_call,
+    exercise,
+    fail,
+    written_call,
+)
 from .lesson01 import (
     check_01_accuracy,
     check_01_batch_shapes,
@@ -65,7 +81,8 @@ from .lesson11 import (
 )
 
 __all__ = [
-    "CheckFailed", "NotAttempted", "by_hand", "call", "check_equal", "check_mask", "describe_call", "exercise", "fail",
+    "Check", "CheckFailed", "CollectedError", "NotAttempted", "Tampered", "attempt", "by_hand", "call", "check_equal",
+    "check_mask", "describe_call", "exercise", "fail", "written_call",
     "check_01_accuracy",
     "check_01_batch_shapes", "check_01_confusion", "check_01_conv_out", "check_01_param_counts", "check_02_kinds",
     "check_02_standardize", "check_02_state_dict_keys", "check_02_tensor_kinds", "check_03_errors",

@@ -14,6 +14,12 @@
   :func:`require_answer` raises :class:`NotAttempted` while an answer is still ``None`` or ``...``.
 - :func:`show`, :func:`type_name` and :func:`as_number` write values the way hints show them.
 
+Every check is a :class:`Check` in three parts, so that a grader can judge a learner's work outside the
+learner's process: ``cases`` (plain data), ``collect`` (runs where the learner's code runs and returns plain
+data) and ``judge`` (compares what was collected with torch's or a hand-computed answer). In a notebook the
+check cell runs all three in one process; ``python -m lenet.grade`` runs ``collect`` in the learner's sandboxed
+kernel and ``judge`` in its own process (docs/authoring.md, "Add a check").
+
 Introduced in solutions/01_load_lenet.ipynb.
 """
 from __future__ import annotations
@@ -22,15 +28,16 @@ import contextlib
 import functools
 import math
 import numbers
+import os
 import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, ParamSpec
+from typing import Any, NoReturn
 
 import torch
 from torch import nn
 
-P = ParamSpec("P")
+from .plain import Opaque, Raised, plain, transfer
 
 #: Longest rendering of a value inside a hint (longer ones are cut with "...").
 MAX_SHOWN = 160
@@ -98,22 +105,161 @@ def require_answer(name: str, value: object, hint: str, what: str = "your answer
         raise NotAttempted(f"`{name}` is still {value!r}: replace it with {what}.\nHint: {hint}")
 
 
-def exercise(number: int, what: str) -> Callable[[Callable[P, None]], Callable[P, None]]:
-    """Make a function the check of exercise ``number``: prefix its hints, print a line on success.
+class CollectedError(Exception):
+    """The learner's code raised while a grader collected their answer (in their kernel): its type and message."""
 
-    The decorated function raises :class:`CheckFailed` (usually through :func:`check_equal`) when the
-    answer is wrong; on success the wrapper prints ``Exercise {number} passed: {what}``, the line
-    nbval compares. The number is kept as ``fn.exercise`` (and ``what`` as ``fn.what``) for the tests.
+    def __init__(self, raised: Raised) -> None:
+        super().__init__(raised.message)
+        self.raised = raised
+
+
+class Tampered(Exception):
+    """What a grader collected from the learner's kernel is not what the check's collect returns."""
+
+
+class Check:
+    """The check of one exercise, in three parts that may run in two processes (docs/authoring.md, "Add a check").
+
+    - :meth:`cases`: the inputs, as plain data (tensors, numbers, strings, lists, dicts): hand-made edge cases
+      and cases drawn from ``gen``.
+    - :meth:`collect`: runs where the learner's code runs. Called with one case and the check cell's arguments
+      (the learner's functions and values), it calls the learner's code and returns plain data; it never
+      computes the reference answer.
+    - :meth:`judge`: compares what was collected for a case with torch's or a hand-computed answer, and raises
+      :class:`CheckFailed` (through :func:`check_equal`, :func:`check_mask`, :func:`fail`) with a hint.
+
+    ``@exercise(number, what)`` on a subclass makes the instance that a notebook's check cell calls,
+    ``checks.check_NN_what(answer, ...)``: there the cases come from a fixed seed and each is collected and
+    judged in turn, in the learner's process. A grader instead draws the cases from a secret seed, runs
+    :meth:`collect_all` in the learner's kernel and :meth:`judge_all` in its own process (course/grade.py).
     """
 
-    def decorate(fn: Callable[P, None]) -> Callable[P, None]:
+    #: The seed of the cases in a notebook's check cell (a grader draws a secret one each time it grades).
+    NOTEBOOK_SEED = 0
+
+    def __init__(self, number: int, what: str) -> None:
+        self.exercise, self.what = number, what
+        self.__name__ = type(self).__name__
+        self.__doc__ = type(self).__doc__
+
+    def __repr__(self) -> str:
+        return f"<check of exercise {self.exercise}: {self.__name__}>"
+
+    def cases(self, gen: torch.Generator) -> list[Any]:
+        """The cases, plain data; by default one empty case (for a check of values, not of functions)."""
+        return [{}]
+
+    def collect(self, case: Any, *answers: Any) -> Any:
+        """What the learner's answers give on ``case``, as plain data (runs in the learner's process)."""
+        raise NotImplementedError
+
+    def judge(self, case: Any, got: Any) -> None:
+        """Raise :class:`CheckFailed` unless ``got``, collected for ``case``, is right."""
+        raise NotImplementedError
+
+    def __call__(self, *answers: Any) -> None:
+        """The notebook's check cell: collect and judge each case here, print ``Exercise N passed: ...``."""
+        __tracebackhide__ = True
+        try:
+            for case in self.cases(torch.Generator().manual_seed(self.NOTEBOOK_SEED)):
+                # both go through the same round trip as in a grader: the same data, the same verdict
+                self.judge(transfer(case), transfer(self.collect(transfer(case), *answers)))
+        except CheckFailed as e:
+            # a fresh exception: its traceback starts here, so nothing inside the check shows
+            raise type(e)(f"Exercise {self.exercise}: {e}") from None
+        except Exception as e:  # the learner's code raised: they see their own lines, not the check's
+            raise e.with_traceback(_learner_frames(e.__traceback__))  # noqa: B904 - the same exception
+        print(f"Exercise {self.exercise} passed: {self.what}")
+
+    def collect_all(self, cases: Sequence[Any], answers: Sequence[Any]) -> list[Any]:
+        """In the learner's kernel: plain data for each case, up to and including the first that raised."""
+        collected: list[Any] = []
+        for case in cases:
+            try:
+                collected.append(plain(self.collect(case, *answers)))
+            except Exception as e:  # noqa: BLE001 - judged at home: an error, a failure or "not attempted"
+                collected.append(plain(Raised.of(e)))
+                break
+        return collected
+
+    def judge_all(self, cases: Sequence[Any], collected: object) -> None:
+        """In the grader: judge what :meth:`collect_all` gave for ``cases``; return when every case passed.
+
+        Raises :class:`CheckFailed` or :class:`NotAttempted` (the hint, prefixed ``Exercise N:``),
+        :class:`CollectedError` (the learner's code raised) or :class:`Tampered`.
+        """
+        __tracebackhide__ = True
+        if not isinstance(collected, list) or not 1 <= len(collected) <= len(cases):
+            raise Tampered(f"expected a list of at most {len(cases)} results, found {show(collected)}")
+        try:
+            for case, got in zip(cases, collected):
+                if isinstance(got, Raised):
+                    _raise_again(got)
+                self.judge(case, got)
+        except CheckFailed as e:
+            raise type(e)(f"Exercise {self.exercise}: {e}") from None
+        if len(collected) < len(cases):
+            raise Tampered(f"{len(collected)} results for {len(cases)} cases, and none of them an error")
+
+
+def _learner_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """The traceback chain without the frames of the checks' own code (this package's files)."""
+    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    kept: list[types.TracebackType] = []
+    while tb is not None:
+        if not os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(here):
+            kept.append(tb)
+        tb = tb.tb_next
+    chain: types.TracebackType | None = None
+    for entry in reversed(kept):
+        chain = types.TracebackType(chain, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return chain
+
+
+def _raise_again(raised: Raised) -> NoReturn:
+    """Raise what the learner's code raised in collect, as the grader reports it."""
+    __tracebackhide__ = True
+    if raised.type == "NotAttempted":
+        raise NotAttempted(raised.message)
+    if raised.type == "CheckFailed":
+        raise CheckFailed(raised.message)
+    raise CollectedError(raised)
+
+
+def attempt(fn: object, *args: Any, **kwargs: Any) -> Any:
+    """:func:`call`, but an exception from the learner's code is returned as a :class:`Raised` value.
+
+    For a ``collect`` whose ``judge`` turns an error into a hint (``fail(f"... raised {got}", hint)``); an
+    untouched skeleton still raises :class:`NotAttempted`.
+    """
+    __tracebackhide__ = True
+    try:
+        return call(fn, *args, **kwargs)
+    except CheckFailed:
+        raise
+    except Exception as e:  # noqa: BLE001 - returned to the judge
+        return Raised.of(e)
+
+
+def exercise(number: int, what: str) -> Callable[[Any], Any]:
+    """Make a :class:`Check` subclass (or a function) the check of exercise ``number``.
+
+    On a :class:`Check` subclass it returns the one instance that check cells call. On a function (the
+    form of checks written before checks had three parts) it returns a wrapper that runs it in the
+    learner's process. Either way failures are prefixed ``Exercise N:``, success prints
+    ``Exercise {number} passed: {what}`` (the line nbval compares), and ``.exercise`` / ``.what`` are kept.
+    """
+
+    def decorate(fn: Any) -> Any:
+        if isinstance(fn, type) and issubclass(fn, Check):
+            return fn(number, what)
+
         @functools.wraps(fn)
-        def check(*args: P.args, **kwargs: P.kwargs) -> None:
+        def check(*args: Any, **kwargs: Any) -> None:
             __tracebackhide__ = True
             try:
                 fn(*args, **kwargs)
             except CheckFailed as e:
-                # a fresh exception: its traceback starts here, so nothing inside the check shows
                 raise type(e)(f"Exercise {number}: {e}") from None
             print(f"Exercise {number} passed: {what}")
 
@@ -126,6 +272,8 @@ def exercise(number: int, what: str) -> Callable[[Callable[P, None]], Callable[P
 
 def show(value: object) -> str:
     """A short, readable rendering of ``value`` for a hint."""
+    if isinstance(value, (Opaque, Raised)):
+        return str(value)
     if isinstance(value, torch.Tensor):
         if value.numel() <= MAX_SHOWN_ENTRIES:
             text = f"tensor({value.tolist()})" if value.dim() else f"tensor({value.item()!r})"
@@ -148,8 +296,8 @@ def show(value: object) -> str:
 
 
 def type_name(value: object) -> str:
-    """The name of ``value``'s type, as hints write it: ``(a float)``."""
-    return type(value).__name__
+    """The name of ``value``'s type, as hints write it: ``(a float)``; an :class:`Opaque` value's own type."""
+    return value.type if isinstance(value, Opaque) else type(value).__name__
 
 
 def as_number(value: object) -> object:
@@ -283,8 +431,7 @@ class _Rules:
 
 def _call_text(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """``"name(arg, ..., key=value)"`` with the arguments as :func:`show` writes them."""
-    shown = [show(a) for a in args] + [f"{k}={show(v)}" for k, v in kwargs.items()]
-    return f"{getattr(fn, '__name__', 'your function')}({', '.join(shown)})"
+    return written_call(getattr(fn, "__name__", "your function"), *args, **kwargs)
 
 
 def call(fn: object, *args: Any, **kwargs: Any) -> Any:
@@ -306,6 +453,12 @@ def call(fn: object, *args: Any, **kwargs: Any) -> Any:
             raise
         raise NotAttempted(f"{_call_text(fn, args, kwargs)} still raises NotImplementedError: "
                            "replace `# YOUR CODE HERE` and the `raise` line with your code.") from None
+
+
+def written_call(name: str, *args: Any, **kwargs: Any) -> str:
+    """``"name(arg, ..., key=value)"`` with the arguments as :func:`show` writes them: a call named in a hint."""
+    shown = [show(a) for a in args] + [f"{k}={show(v)}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(shown)})"
 
 
 def describe_call(fn: object, *args: Any, **kwargs: Any) -> str:

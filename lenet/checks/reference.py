@@ -5,6 +5,7 @@ Nothing here consumes the learner's global random number generator: modules are 
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -13,6 +14,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from ..checkpoints import pretrained
+from ..data import MNIST, load_mnist
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -48,3 +50,13 @@ def torch_pruned_count(n: int, amounts: Sequence[float | int]) -> int:
     for amount in amounts:
         prune.l1_unstructured(holder, name="weight", amount=amount)
     return int((holder.weight_mask == 0).sum())
+
+
+@functools.lru_cache(maxsize=1)
+def _data() -> MNIST:
+    return load_mnist()
+
+
+def quiet_data() -> MNIST:
+    """The course's data (the bundled 5,000-image MNIST subset), loaded once per process."""
+    return _data()
