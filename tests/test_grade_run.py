@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,9 +19,9 @@ from nbformat.v4 import new_code_cell, new_notebook
 from course import execute, grade, sandbox
 from course.exercises import build_exercise
 from course.notebook import read
-from synthetic_course import (CHECKS, CHEATS, HANG_TIMEOUT, KILL_WORKER, LABELS, STEM, STOP_WORKER, WRONG, answered,
-                              check, hanging, sandbox_or_none, solution, solution_notebook, solved, without_ids,
-                              write_course, wrong_with)
+from synthetic_course import (CHECKS, CHEATS, FORKS, HANG_TIMEOUT, KILL_WORKER, LABELS, STEM, STOP_WORKER,
+                              TWO_CHILDREN, WRONG, answered, check, hanging, sandbox_or_none, solution,
+                              solution_notebook, solved, without_ids, write_course, wrong_with)
 
 SANDBOXED = sandbox_or_none() is not None
 #: Where bwrap cannot run, the room tests grade without it (what they check does not depend on it).
@@ -303,6 +304,59 @@ def test_inside_the_sandbox():
                                                                               "Permission denied"}
     assert facts["network"] == "Network is unreachable"
     assert not os.path.exists(place.folder), "released"
+
+
+AS_NOBODY = """\
+import ctypes, os, subprocess, sys, tempfile
+# In a mount namespace of its own (as root): make every folder on the way to Python, the venv and the course
+# that others may not enter (e.g. /root, where pyenv puts Python) a tmpfs holding only those paths, as on a
+# laptop where the teacher owns all of them; then become uid 65534 and run the grader.
+needed, libc = [os.path.realpath(p) for p in sys.argv[1].split(os.pathsep)], ctypes.CDLL(None, use_errno=True)
+run = lambda *args: subprocess.run(args, check=True)
+for folder in sorted({a for p in needed for a in map(str, __import__('pathlib').Path(p).parents)
+                      if a != '/' and not os.stat(a).st_mode & 0o001}, key=len):
+    held = [(p, tempfile.mkdtemp(dir='/tmp')) for p in needed if p.startswith(folder + '/')]
+    for p, hold in held:
+        run('mount', '--bind', p, hold)
+    run('mount', '-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', folder)
+    for p, hold in held:
+        os.makedirs(p, exist_ok=True)
+        run('mount', '--move', hold, p)
+os.setgroups([]); os.setresgid(65534, 65534, 65534); os.setresuid(65534, 65534, 65534)
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+"""
+
+
+@pytest.mark.skipif(not (SANDBOXED and os.geteuid() == 0 and shutil.which("unshare")),
+                    reason="needs bubblewrap, root (to become an ordinary user) and unshare")
+def test_as_an_ordinary_user_the_header_says_which_limits_hold(course, tmp_path):
+    """A teacher's laptop: the grader runs as an ordinary user (uid 65534 here), bwrap in an unprivileged user
+    namespace, no cgroups. The solved notebook passes; the process limit holds (RLIMIT_NPROC in the user
+    namespace); memory is limited per process only, so two children of 1 GiB under --memory 1.5 get through,
+    as the header says."""
+    room, home = tmp_path / "room", tmp_path / "home"
+    room.mkdir(), home.mkdir()
+    nbformat.write(solved(), room / f"solved-{STEM}.ipynb")
+    nbformat.write(answered([FORKS, *WRONG[1:]]), room / f"forks-{STEM}.ipynb")
+    nbformat.write(answered([TWO_CHILDREN, *WRONG[1:]]), room / f"memory-{STEM}.ipynb")
+    for path in (tmp_path, room, home, *room.iterdir(), course, *course.rglob("*")):
+        os.chown(path, 65534, 65534)
+    os.chmod(tmp_path, 0o755)
+    needed = [sys.prefix, sys.base_prefix, str(grade.ROOT), str(course), str(tmp_path)]
+    result = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", sys.executable, "-c", AS_NOBODY, os.pathsep.join(needed),
+         "-m", "lenet.grade", str(room), "--jobs", "2", "--timeout", "60", "--memory", "1.5", "--processes", "50",
+         "--course", str(course), "--json", str(tmp_path / "marks.json")],
+        capture_output=True, text=True, timeout=600, cwd=grade.ROOT,
+        env={**os.environ, "HOME": str(home), "TMPDIR": str(tmp_path), "PYTHONPATH": str(grade.ROOT)})
+    header = result.stdout.split("\n\n")[0]
+    assert header.startswith("Sandbox: bubblewrap") and "in an unprivileged user namespace" in header, result.stderr
+    assert "processes 50 per learner" in header and "memory 1.5 GiB per process only" in header, header
+    records = json.loads((tmp_path / "marks.json").read_text())
+    first = {r["learner"]: r for r in records if r["exercise"] == LABELS[0]}
+    assert [r["status"] for r in records if r["learner"] == "solved"] == ["passed"] * 5, result.stdout
+    assert first["forks"]["status"] == "failed", first["forks"]  # the process limit held
+    assert first["memory"]["status"] == "passed", first["memory"]  # per process only: both children got 1 GiB
 
 
 def test_a_real_lesson_solved_passes_and_typed_values_with_a_cheat_pass_nothing():
