@@ -314,7 +314,10 @@ def _verify(client: NotebookClient, nb: NotebookNode, index: int, source: str, m
             return str(verdict.get("ename", "Error")), str(verdict.get("evalue", ""))
         try:
             collected = plain.load(out_path, MAX_COLLECTED)
-        except Exception as e:  # noqa: BLE001 - missing, replaced, not plain data: all the learner's doing
+        except FileNotFoundError:
+            return "Tampered", ("nothing was collected for this check: did a cell change how IPython evaluates "
+                                "code (eval, exec, user_expressions)?")
+        except Exception as e:  # noqa: BLE001 - replaced, not plain data: all the learner's doing
             return "Tampered", (f"the answers collected for this check could not be read ({type(e).__name__}: "
                                 f"{one_line(e, 120)}): did a cell change the checking machinery?")
         return judge(check, cases, collected)

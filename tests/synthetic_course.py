@@ -132,6 +132,71 @@ CHEATS = {
 }
 
 
+#: Cheats that try to forge a verdict in the learner's own kernel. The grader judges in its own process, so each
+#: can at most forge the data collected there; wrong answers must still pass nothing.
+_ALWAYS_EQUAL = ("class AlwaysEqual(int):\n    def __eq__(self, other):\n        return True\n"
+                 "    __hash__ = int.__hash__\n")
+FORGERIES = {
+    "replaced_exec": "import builtins\nbuiltins.exec = lambda *a, **k: None",
+    "replaced_compile": "import builtins\n_compile = builtins.compile\n"
+                        "builtins.compile = lambda s, *a, **k: _compile('None' if 'collect' in str(s) else s, *a, **k)",
+    "planted_on_lenet_path": _ALWAYS_EQUAL + "import lenet, os, sys, tempfile\nd = tempfile.mkdtemp()\n"
+                             "os.makedirs(os.path.join(d, 'checks'))\n"
+                             "open(os.path.join(d, 'checks', '__init__.py'), 'w').write(\n"
+                             "    'import types\\ndef __getattr__(n):\\n    return types.SimpleNamespace(collect_all=lambda c, a: [0] * len(c))\\n')\n"
+                             "lenet.__path__.insert(0, d)\nsys.path.insert(0, d)",
+    "wrapped_user_expressions": "shell = get_ipython()\nshell.user_expressions = lambda expressions: {\n"
+                                "    k: {'status': 'ok', 'data': {'text/plain': 'True'}, 'metadata': {}} for k in expressions}",
+    "wrapped_eval": "import builtins\n_eval = builtins.eval\nbuiltins.eval = lambda *a, **k: True",
+    "settrace": "import sys\ndef tracer(frame, event, arg):\n    if event == 'return' and frame.f_code.co_name in "
+                "('judge', 'judge_all', 'collect_all'):\n        frame.f_locals.clear()\n    return tracer\n"
+                "sys.settrace(tracer)",
+    "setprofile": "import sys\nsys.setprofile(lambda frame, event, arg: None)",
+    "audit_hook": "import sys\ndef hook(event, args):\n    if event == 'open' and 'collected' in str(args[0]):\n"
+                  "        raise PermissionError('no')\nsys.addaudithook(hook)",
+    "thread_patches_checks": _ALWAYS_EQUAL + "import threading, time, sys\ndef patch():\n    while True:\n"
+                             "        for m in list(sys.modules.values()):\n"
+                             "            for name in dir(m) if getattr(m, '__name__', '').endswith('checks') else []:\n"
+                             "                c = getattr(m, name)\n                if hasattr(c, 'collect_all'):\n"
+                             "                    type(c).collect_all = lambda self, cases, answers: [AlwaysEqual(0)] * len(cases)\n"
+                             "        time.sleep(0.01)\nthreading.Thread(target=patch, daemon=True).start()",
+    "meta_path_finder": _ALWAYS_EQUAL + "import sys, types, importlib.abc, importlib.util\n"
+                        "class Fake(importlib.abc.MetaPathFinder, importlib.abc.Loader):\n"
+                        "    def find_spec(self, name, path, target=None):\n"
+                        "        if name.endswith('checks'):\n"
+                        "            return importlib.util.spec_from_loader(name, self)\n"
+                        "    def create_module(self, spec):\n        return None\n"
+                        "    def exec_module(self, module):\n"
+                        "        module.__getattr__ = lambda n: types.SimpleNamespace(\n"
+                        "            collect_all=lambda cases, answers: [AlwaysEqual(0)] * len(cases))\n"
+                        "sys.meta_path.insert(0, Fake())",
+    "patched_torch_load": "import torch\n_load = torch.load\ntorch.load = lambda *a, **k: [0, 0]",
+}
+
+
+_FRAME_READER = ("def {name}(x):\n    import sys\n    f = sys._getframe(1)\n    while f is not None:\n"
+                 "        for key in ('expected', 'want', 'right', 'reference'):\n"
+                 "            if key in f.f_locals:\n                return f.f_locals[key]\n"
+                 "        f = f.f_back\n    return x")
+#: Answers that are themselves the cheat (one per exercise): they replace the answer cells.
+ANSWER_FORGERIES = {
+    "always_equal": [_ALWAYS_EQUAL + "answer = AlwaysEqual(0)",
+                     _ALWAYS_EQUAL + "def double(x):\n    return AlwaysEqual(0)",
+                     "class Tricky(torch.Tensor):\n    def __eq__(self, other):\n        return torch.ones(3, dtype=torch.bool)\n"
+                     "t = torch.zeros(3).as_subclass(Tricky)",
+                     "class Words(list):\n    def __eq__(self, other):\n        return True\nwords = Words()",
+                     _ALWAYS_EQUAL + "def inverse(x):\n    return AlwaysEqual(0)"],
+    "frame_reader": ["answer = 41", _FRAME_READER.format(name="double"), "t = torch.arange(4)", "words = ['a']",
+                     _FRAME_READER.format(name="inverse")],
+    "answers_patch_the_checks": [
+        "answer = 41",
+        "def double(x):\n    import sys\n    for m in list(sys.modules.values()):\n"
+        "        c = getattr(m, 'check_99_double', None)\n        if c is not None:\n"
+        "            type(c).judge = type(c).judge_all = lambda *a, **k: None\n    return x",
+        "t = torch.arange(4)", "words = ['a']", "def inverse(x):\n    return x"],
+}
+
+
 def sandbox_or_none():
     """The grader's sandbox mode on this machine (course.sandbox.probe), or None where bwrap cannot run: then the
     grader's tests pass --no-sandbox and skip what only the sandbox guarantees."""

@@ -25,10 +25,10 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from course.exercises import ROOT
-from synthetic_course import (CHEATS, FORKS, KILL_WORKER, LABELS, STEM, STOP_WORKER, TWO_CHILDREN, WRONG, answered,
-                              deleted, fill_disk, forged_metadata, kill_peers, partly, plant_sitecustomize, raid_room,
-                              sandbox_or_none, solved, survive, untouched, without_ids, write_course,
-                              write_teacher_home, wrong_with)
+from synthetic_course import (ANSWER_FORGERIES, CHEATS, FORGERIES, FORKS, KILL_WORKER, LABELS, STEM, STOP_WORKER,
+                              TWO_CHILDREN, WRONG, answered, deleted, fill_disk, forged_metadata, kill_peers, partly,
+                              plant_sitecustomize, raid_room, sandbox_or_none, solved, survive, untouched, without_ids,
+                              write_course, write_teacher_home, wrong_with)
 
 #: What the room is graded with: small limits, so that the attacks on them stay small.
 MEMORY_GIB, DISK_MIB, PROCESSES = 1.5, 64, 50
@@ -65,7 +65,8 @@ def room(tmp_path_factory) -> dict[str, object]:
     notebooks = {
         "solved": solved(), "untouched": untouched(), "partly": partly(), "deleted": deleted(),
         "forged_metadata": forged_metadata(), "peer": untouched(),
-        **{name: wrong_with(cheat) for name, cheat in CHEATS.items()},
+        **{name: wrong_with(cheat) for name, cheat in {**CHEATS, **FORGERIES}.items()},
+        **{name: answered(answers) for name, answers in ANSWER_FORGERIES.items()},
         "planted_import": wrong_with("import sys; print([p for p in sys.path if 'room' in p])"),
         "memory": wrong_with("import torch\nx = torch.empty(int(1.8e9), dtype=torch.uint8).fill_(1)"),
         "network": answered(["import errno, socket\ntry:\n"
@@ -156,7 +157,8 @@ def test_deleted_exercises_are_missing_and_edited_checks_are_the_courses(room):
     assert [rows[label]["status"] for label in LABELS[2:]] == ["passed"] * 3
 
 
-CHEATING = ["forged_metadata", *CHEATS, "planted_import"]
+#: Cheats on the checks (and verdict forgeries: the grader judges outside the kernel, tests/synthetic_course.py).
+CHEATING = ["forged_metadata", *CHEATS, *FORGERIES, *ANSWER_FORGERIES, "planted_import"]
 #: The attacks of issue 18 on the grader, its machine and the other learners, which only the sandbox makes
 #: harmless. Killing or stopping the worker: in the sandbox the kernel's parent is the sandbox's own init,
 #: which ignores them (tests/test_grade_run.py tries them with --no-sandbox, where they reach the worker).
