@@ -17,16 +17,13 @@ The grader (:mod:`course.grade`) never runs a learner's notebook in the open. Ea
 
 Limits per learner (:class:`Limits`), for the learner's whole process tree where the machine allows it:
 
-=============  ===========================================  ===============================================
-limit          as root (cgroups)                            as an ordinary user (no cgroups)
-=============  ===========================================  ===============================================
-memory         cgroup ``memory`` (v1) / ``memory.max`` (v2)  ``RLIMIT_AS`` per process only
-processes      cgroup ``pids``: processes and threads        ``RLIMIT_NPROC`` set inside the user namespace,
-                                                             counted there (Linux >= 5.14): per learner
-disk           the private folder is a tmpfs of that size;   ``/tmp`` and ``/dev/shm`` are tmpfs of that size;
-               ``/tmp`` and ``/dev/shm`` as well              the private folder only per file (``RLIMIT_FSIZE``)
-time           the wall-clock ``--timeout`` (the grader), CPU time per process (``RLIMIT_CPU``), both modes
-=============  ===========================================  ===============================================
+- memory: as root a cgroup (v1 ``memory``, v2 ``memory.max``); as an ordinary user ``RLIMIT_AS``, per process only;
+- processes and threads: as root the cgroup ``pids``; as an ordinary user ``RLIMIT_NPROC`` set inside the
+  sandbox's user namespace, where Linux (5.14 and newer) counts only that learner's processes;
+- disk: as root the private folder is a tmpfs of that size the grader mounts; ``/tmp`` and ``/dev/shm`` are
+  tmpfs of that size in both modes; as an ordinary user the private folder is limited per file only
+  (``RLIMIT_FSIZE``);
+- time: the wall-clock ``--timeout`` (the grader) and CPU time per process (``RLIMIT_CPU``), in both modes.
 
 :func:`probe` finds once what this machine offers (a :class:`Mode`), :func:`describe` says it in words for
 the table's header, :func:`prepare` makes one submission's :class:`Place` (in the grader's main process, so
