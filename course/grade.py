@@ -253,7 +253,8 @@ def course_ids(trusted: NotebookNode, submission: NotebookNode) -> list[str | No
                if cell.get("metadata", {}).get("course", {}).get("role") == "solution"}
 
     def key(cell: NotebookNode) -> tuple[str, str]:
-        return str(cell.get("cell_type")), "\n".join(line.rstrip() for line in str(cell.get("source", "")).strip().splitlines())
+        lines = str(cell.get("source", "")).strip().splitlines()
+        return str(cell.get("cell_type")), "\n".join(line.rstrip() for line in lines)
 
     theirs, mine = [key(c) for c in trusted.cells], [key(c) for c in submission.cells]
     out: list[str | None] = [None] * len(submission.cells)
@@ -265,14 +266,14 @@ def course_ids(trusted: NotebookNode, submission: NotebookNode) -> list[str | No
         elif tag == "replace":
             start = j1
             for i in range(i1, i2):
-                likeness = [(difflib.SequenceMatcher(None, theirs[i][1], mine[j][1]).ratio(), -j)
-                            for j in range(start, j2) if mine[j][0] == theirs[i][0]]
-                if not likeness:
+                candidates = [j for j in range(start, j2) if mine[j][0] == theirs[i][0]]
+                if not candidates:
                     continue
-                best, j = max(likeness)
-                if i in answers or best >= 0.5:
-                    out[-j] = trusted.cells[i].get("id")
-                    start = -j + 1
+                likeness = {j: difflib.SequenceMatcher(None, theirs[i][1], mine[j][1]).ratio() for j in candidates}
+                best = max(candidates, key=likeness.__getitem__)  # the first of equals
+                if i in answers or likeness[best] >= 0.5:
+                    out[best] = trusted.cells[i].get("id")
+                    start = best + 1
     return out
 
 
@@ -810,7 +811,8 @@ def main(argv: Sequence[str] | None = None, progress: Callable[[str], None] | No
     parser.add_argument("--timeout", type=_positive(float), default=DEFAULT_TIMEOUT,
                         help=f"seconds for all cells of one notebook together (default {DEFAULT_TIMEOUT})")
     parser.add_argument("--memory", type=_positive(float), default=DEFAULT_MEMORY_GIB,
-                        help=f"GiB of memory for all of one learner's processes together (default {DEFAULT_MEMORY_GIB:g})")
+                        help="GiB of memory for all of one learner's processes together "
+                             f"(default {DEFAULT_MEMORY_GIB:g})")
     parser.add_argument("--disk", type=_positive(int), default=DEFAULT_DISK_MIB,
                         help=f"MiB one learner's kernel may write in its folder (default {DEFAULT_DISK_MIB})")
     parser.add_argument("--processes", type=_positive(int), default=DEFAULT_PROCESSES,
@@ -875,7 +877,8 @@ def main(argv: Sequence[str] | None = None, progress: Callable[[str], None] | No
     print(format_table(rows, sandbox.describe(mode, limits)))
     roots = [str(p) for p in map(Path, args.paths) if p.is_dir()]
     try:
-        labels = {stem: [ex.label for ex in lesson.exercises] for stem, lesson in lessons(args.course.resolve()).items()}
+        labels = {stem: [ex.label for ex in lesson.exercises]
+                  for stem, lesson in lessons(args.course.resolve()).items()}
     except Exception:  # noqa: BLE001 - the files are written anyway, with fewer records
         labels = {}
     _write_files(rows, args.csv, args.json, roots, labels)

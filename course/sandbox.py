@@ -270,7 +270,8 @@ def describe(mode: Mode, limits: Limits) -> list[str]:
                 f"Limits, per process only: memory {memory}, files {disk} each, processes {processes}; {time_limit}."]
     seen = "seeing only the system, Python, the course's lenet/ (read-only) and a folder of its own"
     if mode.root:
-        who = f"Sandbox: bubblewrap {mode.version}; learners' code ran as uid {NOBODY} (nobody), without network, {seen}."
+        who = (f"Sandbox: bubblewrap {mode.version}; learners' code ran as uid {NOBODY} (nobody), without network, "
+               f"{seen}.")
     else:
         who = (f"Sandbox: bubblewrap {mode.version} in an unprivileged user namespace; learners' code ran as your uid "
                f"({os.geteuid()}) outside it ({NOBODY} inside), without network, {seen}.")

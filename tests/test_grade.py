@@ -30,6 +30,8 @@ from synthetic_course import (ANSWER_FORGERIES, CHEATS, FORGERIES, FORKS, KILL_W
                               plant_sitecustomize, raid_room, sandbox_or_none, solved, survive, untouched, without_ids,
                               write_course, write_teacher_home, wrong_with)
 
+#: The verdict of exercise 1 when its answer is the wrong one, 41.
+HINT_1 = "Exercise 1: `answer` is 41, expected 42. Hint: multiply 6 by 7"
 #: What the room is graded with: small limits, so that the attacks on them stay small.
 MEMORY_GIB, DISK_MIB, PROCESSES = 1.5, 64, 50
 MODE = sandbox_or_none()
@@ -71,8 +73,9 @@ def room(tmp_path_factory) -> dict[str, object]:
         "memory": wrong_with("import torch\nx = torch.empty(int(1.8e9), dtype=torch.uint8).fill_(1)"),
         "network": answered(["import errno, socket\ntry:\n"
                              f"    socket.create_connection(('127.0.0.1', {port}), 2).close()\n    answer = 0\n"
-                             "except OSError as e:\n    answer = 42 if e.errno in (errno.ECONNREFUSED, errno.ENETUNREACH) "
-                             "else 0", *WRONG[1:]]),
+                             "except OSError as e:\n"
+                             "    answer = 42 if e.errno in (errno.ECONNREFUSED, errno.ENETUNREACH) else 0",
+                             *WRONG[1:]]),
         "raid": raid,
         "forks": answered([FORKS, *WRONG[1:]]),
         "two_children": answered([TWO_CHILDREN, *WRONG[1:]]),
@@ -164,7 +167,8 @@ CHEATING = ["forged_metadata", *CHEATS, *FORGERIES, *ANSWER_FORGERIES, "planted_
 #: which ignores them (tests/test_grade_run.py tries them with --no-sandbox, where they reach the worker).
 ATTACKS = ["sitecustomize", "zz_after_sitecustomize", "teacher_home", "survive", "kill_peers", "kill_worker",
            "stop_worker"]
-needs_sandbox = pytest.mark.skipif(not SANDBOXED, reason="bubblewrap cannot run here: the room is graded with --no-sandbox")
+needs_sandbox = pytest.mark.skipif(not SANDBOXED,
+                                   reason="bubblewrap cannot run here: the room is graded with --no-sandbox")
 
 
 @pytest.mark.parametrize("name", CHEATING + [pytest.param(name, marks=needs_sandbox) for name in ATTACKS])
@@ -179,7 +183,7 @@ def test_a_cheat_or_an_attack_passes_nothing(room, name):
 def test_after_an_attack_the_learner_still_gets_the_verdicts_of_their_answers(room, name):
     """Signalling the sandbox's init fails (as root it is another user's: PermissionError) or does nothing."""
     rows = room["rows"][name]
-    assert (rows[0]["status"], rows[0]["detail"]) == ("failed", "Exercise 1: `answer` is 41, expected 42. Hint: multiply 6 by 7")
+    assert (rows[0]["status"], rows[0]["detail"]) == ("failed", HINT_1)
     assert [r["status"] for r in rows] == ["failed"] * 5, rows
     assert rows[0]["problem"] in ("", "error: error outside exercises in cell 3 (`import os, signal`): "
                                       "PermissionError: [Errno 1] Operation not permitted"), rows[0]
@@ -188,7 +192,7 @@ def test_after_an_attack_the_learner_still_gets_the_verdicts_of_their_answers(ro
 def test_wrong_answers_still_get_their_hint_after_a_cheat(room):
     for name in ("fake_checks", "patched_functions", "custom_exc", "printed_pass"):
         (first,) = [r for r in room["rows"][name] if r["exercise"] == LABELS[0]]
-        assert (first["status"], first["detail"]) == ("failed", "Exercise 1: `answer` is 41, expected 42. Hint: multiply 6 by 7")
+        assert (first["status"], first["detail"]) == ("failed", HINT_1)
 
 
 def test_a_peer_is_graded_from_what_was_submitted(room):

@@ -250,7 +250,8 @@ def test_a_tampered_or_silent_check_says_so():
 def test_records_name_the_learner_and_total_the_points():
     rows = [grade.Row("room/alice-01_load_lenet (1).ipynb", "Exercise 1: A", "passed", lesson="01_load_lenet"),
             grade.Row("room/alice-01_load_lenet (1).ipynb", "Exercise 2: B", "failed", "hint", lesson="01_load_lenet"),
-            grade.Row("room/alice-01_load_lenet (1).ipynb", "", "timed out", "timed out after 9s", lesson="01_load_lenet"),
+            grade.Row("room/alice-01_load_lenet (1).ipynb", "", "timed out", "timed out after 9s",
+                      lesson="01_load_lenet"),
             grade.Row("room/bob/01_load_lenet.ipynb", "", "grader error", "its worker ...", lesson="01_load_lenet")]
     found = grade.records(rows, ["room"], {"01_load_lenet": ["Exercise 1: A", "Exercise 2: B"]})
     assert [(r["learner"], r["exercise"], r["status"], r["points"], r["max_points"]) for r in found] == [
