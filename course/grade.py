@@ -377,7 +377,7 @@ def grade_run(nb: NotebookNode, exercises: list[Exercise], name: str, limits: Li
 
     try:
         env = box.environment()
-        run = execute.run(nb, folder, timeout=limits.timeout, before_cell=before_cell,
+        run = execute.run(nb, folder, timeout=limits.timeout, before_cell=before_cell, errors_only=True,
                           km=box.kernel_manager(env), env=box.launch_env(env), kernel_kwargs=box.popen_kwargs())
         if run.stop_status == KERNEL_DIED and sandbox.out_of_memory(box.place):
             where = f" in {first_line(nb, run.stop_cell)}" if run.stop_cell is not None else ""
@@ -570,6 +570,13 @@ def _work(conn: multiprocessing.connection.Connection, name: str, data: bytes, l
           box: Sandbox) -> None:
     """A worker process: grade one submission in ``box``, send its rows as JSON, exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    try:
+        box.enter()  # first, while this process has one thread
+    except OSError as e:
+        rows = [Row(name, "", GRADER_ERROR, f"the grader could not make the notebook's private folder: {e}",
+                    lesson=_stem_in(name))]
+        conn.send_bytes(json.dumps([asdict(r) for r in rows]).encode())
+        return
     try:
         rows = grade_submission(name, data, limits, root, box)
     except BaseException as e:  # noqa: BLE001 - whatever happens, the main process gets rows

@@ -20,9 +20,10 @@ Limits per learner (:class:`Limits`), for the learner's whole process tree where
 - memory: as root a cgroup (v1 ``memory``, v2 ``memory.max``); as an ordinary user ``RLIMIT_AS``, per process only;
 - processes and threads: as root the cgroup ``pids``; as an ordinary user ``RLIMIT_NPROC`` set inside the
   sandbox's user namespace, where Linux (5.14 and newer) counts only that learner's processes;
-- disk: as root the private folder is a tmpfs of that size the grader mounts; ``/tmp`` and ``/dev/shm`` are
-  tmpfs of that size in both modes; as an ordinary user the private folder is limited per file only
-  (``RLIMIT_FSIZE``);
+- disk: the private folder is a tmpfs of that size, which the grader's worker mounts in a mount namespace of
+  its own (as an ordinary user, in a user namespace of its own too: Linux allows it unprivileged), so nothing
+  is mounted on the machine and the tmpfs goes with the worker; ``/tmp`` and ``/dev/shm`` are tmpfs of that
+  size too. Where even that is refused, the private folder is limited per file only (``RLIMIT_FSIZE``);
 - time: the wall-clock ``--timeout`` (the grader) and CPU time per process (``RLIMIT_CPU``), in both modes.
 
 :func:`probe` finds once what this machine offers (a :class:`Mode`), :func:`describe` says it in words for
@@ -48,6 +49,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import zmq
 from jupyter_client.manager import AsyncKernelManager
 
 from .execute import thread_env
@@ -59,6 +61,9 @@ INSTALL = "sudo apt-get install bubblewrap   (Fedora: sudo dnf install bubblewra
 #: Marks the kernels of --no-sandbox runs, to end them (and what they started) afterwards.
 TOKEN_VARIABLE = "COURSE_GRADE_TOKEN"
 DEFAULT_TIMEOUT, DEFAULT_MEMORY_GIB, DEFAULT_DISK_MIB, DEFAULT_PROCESSES = 120, 4.0, 256, 128
+#: The largest message the grader takes from a kernel (a cell's output, a figure; larger ones are dropped), and
+#: how many it holds unread: a kernel printing without end then costs the grader at most their product.
+MAX_MESSAGE, MAX_QUEUED = 16 * 2**20, 16
 
 #: Runs inside the sandbox, right before the kernel: the last steps bwrap cannot do (``python -I -S -c``).
 #: Arguments: uid, gid, the process limit (0: none), then the kernel's command. As root it drops to uid/gid
@@ -115,7 +120,7 @@ class Mode:
     root: bool = False  # bwrap runs privileged and drops to uid 65534; else it uses a user namespace
     cgroup: str = ""  # "v1", "v2" or "" (none: rlimits only)
     cgroup_parents: tuple[str, ...] = ()  # v1: the memory and the pids parent; v2: one parent
-    tmpfs: bool = False  # the private folder is a tmpfs of --disk MiB that the grader mounts (root)
+    tmpfs: bool = False  # the worker can mount the private folder as a tmpfs of --disk MiB (Sandbox.enter)
 
     @property
     def sandboxed(self) -> bool:
@@ -130,11 +135,10 @@ NO_SANDBOX = Mode()
 class Place:
     """Where one submission runs: its folders on this machine and its cgroups; made by :func:`prepare`."""
 
-    folder: str  # holds home/ and kernel/; a tmpfs of --disk MiB when Mode.tmpfs
+    folder: str  # holds home/ and kernel/; in the worker, a tmpfs of --disk MiB when Mode.tmpfs
     home: str  # the kernel's working directory and HOME, at the same path inside the sandbox
     kernel: str  # the connection file and the kernel's sockets, at the same path inside the sandbox
     cgroups: tuple[str, ...] = ()
-    mounted: bool = False
     token: str = ""  # --no-sandbox: the environment marker of the kernel and what it starts
 
 
@@ -165,11 +169,8 @@ def probe(no_sandbox: bool = False) -> Mode:
                 "profile for bwrap or `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`. Or grade as root.")
         raise Unavailable(f"bubblewrap cannot start a sandbox on this machine ({why}).{hint} Or pass --no-sandbox "
                           "to run learners' code as you, with your files within its reach.")
-    if root:
-        cgroup, parents = _probe_cgroups()
-        mode = Mode(bwrap=bwrap, version=mode.version, root=True, cgroup=cgroup, cgroup_parents=parents,
-                    tmpfs=_probe_tmpfs())
-    return mode
+    cgroup, parents = _probe_cgroups() if root else ("", ())
+    return dataclasses.replace(mode, cgroup=cgroup, cgroup_parents=parents, tmpfs=_probe_tmpfs())
 
 
 def _mounts() -> list[tuple[str, str, set[str]]]:
@@ -232,27 +233,44 @@ def _probe_cgroups() -> tuple[str, tuple[str, ...]]:
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
-MS_NOSUID, MS_NODEV, MNT_DETACH = 2, 4, 2
+MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 0x4000, 1 << 18
+CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
 
 
-def _mount_tmpfs(folder: str, mib: int) -> None:
+def private_tmpfs(folder: str, mib: int) -> None:
+    """Mount a tmpfs of ``mib`` MiB on ``folder``, seen only by this process and those it starts.
+
+    This process moves into a mount namespace of its own first (and, unless it is root, into a user namespace
+    of its own, keeping its uid, which lets an ordinary user mount there): nothing is mounted on the machine,
+    and the tmpfs is gone when the last process that sees it ends. The process must have one thread only.
+    """
+    uid, gid = os.getuid(), os.getgid()
+    if _libc.unshare(CLONE_NEWNS | (0 if uid == 0 else CLONE_NEWUSER)) != 0:
+        raise OSError(ctypes.get_errno(), "cannot make a mount namespace (unshare)")
+    if uid != 0:
+        Path("/proc/self/setgroups").write_text("deny")
+        Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+        Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+    if _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        raise OSError(ctypes.get_errno(), "cannot make the mounts private")
     options = f"size={mib}m,mode=0700".encode()
     if _libc.mount(b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
         raise OSError(ctypes.get_errno(), f"cannot mount a tmpfs on {folder}")
 
 
-def _unmount(folder: str) -> None:
-    _libc.umount2(folder.encode(), MNT_DETACH)
-
-
 def _probe_tmpfs() -> bool:
+    """Whether :func:`private_tmpfs` works here, tried in a child process."""
     folder = tempfile.mkdtemp(prefix="course-grade-probe-")
     try:
-        _mount_tmpfs(folder, 1)
-        _unmount(folder)
-        return True
-    except OSError:
-        return False
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 1
+            try:
+                private_tmpfs(folder, 1)
+                code = 0
+            finally:
+                os._exit(code)
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
     finally:
         os.rmdir(folder)
 
@@ -286,7 +304,7 @@ def describe(mode: Mode, limits: Limits) -> list[str]:
     if mode.tmpfs:
         held += f"; disk {disk} for its folder, as much for /tmp and /dev/shm (tmpfs)"
     else:
-        held += f"; disk {disk} for /tmp and /dev/shm (tmpfs), its folder only {disk} per file (no total without root)"
+        held += f"; disk {disk} for /tmp and /dev/shm (tmpfs), its folder only {disk} per file (no tmpfs here)"
     return [who, f"Limits per learner: {held}; {time_limit}."]
 
 
@@ -298,13 +316,7 @@ def prepare(mode: Mode, limits: Limits) -> Place:
     folder = tempfile.mkdtemp(prefix="course-grade-", dir=_short_temp())
     place = Place(folder, os.path.join(folder, "home"), os.path.join(folder, "kernel"))
     try:
-        if mode.tmpfs:
-            _mount_tmpfs(folder, limits.disk_mib)
-            place.mounted = True
-        for path in (place.home, place.kernel):
-            os.mkdir(path, 0o700)
-            if mode.sandboxed and mode.root:
-                os.chown(path, NOBODY, NOBODY)
+        _make_folders(mode, place)
         if not mode.sandboxed:
             place.token = uuid.uuid4().hex
         if mode.cgroup:
@@ -313,6 +325,13 @@ def prepare(mode: Mode, limits: Limits) -> Place:
         release(place)
         raise
     return place
+
+
+def _make_folders(mode: Mode, place: Place) -> None:
+    for path in (place.home, place.kernel):
+        os.mkdir(path, 0o700)
+        if mode.sandboxed and mode.root:
+            os.chown(path, NOBODY, NOBODY)
 
 
 def _short_temp() -> str:
@@ -395,8 +414,6 @@ def release(place: Place) -> None:
         pass
     if place.token:
         end_processes(TOKEN_VARIABLE, place.token)
-    if place.mounted:
-        _unmount(place.folder)
     shutil.rmtree(place.folder, ignore_errors=True)
 
 
@@ -476,6 +493,13 @@ class Sandbox:
     limits: Limits
     course_root: Path
     imports: tuple[tuple[str, str], ...] = ()  # (folder on PYTHONPATH, file or package read-only in it)
+
+    def enter(self) -> None:
+        """In the worker, before anything else (it must have one thread): make the private folder a tmpfs of
+        --disk MiB that only this worker and its kernel see (:func:`private_tmpfs`), where the mode allows."""
+        if self.mode.sandboxed and self.mode.tmpfs:
+            private_tmpfs(self.place.folder, self.limits.disk_mib)
+            _make_folders(self.mode, self.place)
 
     def importing(self, module: str, root: Path) -> Sandbox:
         """This sandbox, with the top-level package (or file) of ``module`` importable from ``root`` too."""
@@ -585,6 +609,13 @@ class _SandboxedKernelManager(AsyncKernelManager):
     def __init__(self, wrap: Callable[[list[str]], list[str]], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._wrap = wrap
+
+    def client(self, **kwargs: Any) -> Any:
+        """The client, whose sockets drop messages over :data:`MAX_MESSAGE` and queue at most :data:`MAX_QUEUED`."""
+        kc = super().client(**kwargs)
+        kc.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
+        kc.context.setsockopt(zmq.RCVHWM, MAX_QUEUED)
+        return kc
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         os.chmod(self.connection_file, 0o644)  # its folder is the kernel's own (0700): nobody else can read it

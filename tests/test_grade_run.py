@@ -2,8 +2,10 @@
 submission is assembled, the sandbox's inside, and a real lesson."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -20,7 +22,7 @@ from course import execute, grade, sandbox
 from course.exercises import build_exercise
 from course.notebook import read
 from synthetic_course import (CHECKS, CHEATS, FORKS, HANG_TIMEOUT, KILL_WORKER, LABELS, STEM, STOP_WORKER,
-                              TWO_CHILDREN, WRONG, answered, check, hanging, sandbox_or_none, solution,
+                              TWO_CHILDREN, WRONG, answered, check, fill_disk, hanging, sandbox_or_none, solution,
                               solution_notebook, solved, without_ids, write_course, wrong_with)
 
 SANDBOXED = sandbox_or_none() is not None
@@ -128,6 +130,27 @@ def test_a_run_past_its_deadline_ends_with_what_was_graded(course, tmp_path):
                                      "not graded: the run's --deadline passed before it was graded")
     assert records[5]["problem"] == "not graded: the run's --deadline passed before it was graded"
     assert "2 notebook problems" in result.stdout
+
+
+def test_a_notebook_that_prints_without_end_costs_the_grader_no_memory():
+    """The grader keeps only error outputs and takes the errors from the kernel's replies; it drops messages
+    over 16 MiB and holds few unread: 400 MB printed in 1 MB lines, then one line of 100 MB, leave this
+    process's peak memory (it runs the client) where it was, give or take, and the error after them is found."""
+    nb = new_notebook(cells=[new_code_cell("for _ in range(400):\n    print('x' * 10**6)"),
+                             new_code_cell("print('y' * (100 * 2**20))"), new_code_cell("1 / 0")])
+    place = sandbox.prepare(sandbox.NO_SANDBOX, grade.Limits(timeout=120))
+    box = sandbox.Sandbox(sandbox.NO_SANDBOX, place, grade.Limits(timeout=120), grade.ROOT)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        env = box.environment()
+        run = execute.run(nb, Path(place.home), timeout=120, env=box.launch_env(env), km=box.kernel_manager(env),
+                          kernel_kwargs=box.popen_kwargs(), errors_only=True)
+    finally:
+        sandbox.release(place)
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert run.stop_status is None and run.errors == {2: ("ZeroDivisionError", "division by zero")}, run
+    assert [len(cell.outputs) for cell in nb.cells][:2] == [0, 0]  # the error comes from the kernel's reply
+    assert grown_mib < 150, f"the grader's peak memory grew by {grown_mib:.0f} MiB"
 
 
 @pytest.mark.parametrize("args, message", [
@@ -283,8 +306,10 @@ print(json.dumps(facts))
 @pytest.mark.skipif(not SANDBOXED, reason="bubblewrap cannot run here")
 def test_inside_the_sandbox():
     """What a learner's code sees: a non-root uid, a handful of processes, its own folder (writable, like
-    /tmp), the course's lenet/ only and read-only, no network, none of the teacher's variables."""
-    mode, limits = sandbox.probe(), grade.Limits(timeout=60)
+    /tmp), the course's lenet/ only and read-only, no network, none of the teacher's variables. (Its folder is
+    a plain one here: making it a tmpfs needs a process with one thread, which pytest's is not; the room's
+    tests grade with it.)"""
+    mode, limits = dataclasses.replace(sandbox.probe(), tmpfs=False), grade.Limits(timeout=60)  # see below
     place = sandbox.prepare(mode, limits)
     box = sandbox.Sandbox(mode, place, limits, grade.ROOT)
     try:
@@ -333,13 +358,14 @@ os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
 def test_as_an_ordinary_user_the_header_says_which_limits_hold(course, tmp_path):
     """A teacher's laptop: the grader runs as an ordinary user (uid 65534 here), bwrap in an unprivileged user
     namespace, no cgroups. The solved notebook passes; the process limit holds (RLIMIT_NPROC in the user
-    namespace); memory is limited per process only, so two children of 1 GiB under --memory 1.5 get through,
-    as the header says."""
+    namespace), and so does the disk limit (a tmpfs in the worker's own user and mount namespaces); memory is
+    limited per process only, so two children of 1 GiB under --memory 1.5 get through, as the header says."""
     room, home = tmp_path / "room", tmp_path / "home"
     room.mkdir(), home.mkdir()
     nbformat.write(solved(), room / f"solved-{STEM}.ipynb")
     nbformat.write(answered([FORKS, *WRONG[1:]]), room / f"forks-{STEM}.ipynb")
     nbformat.write(answered([TWO_CHILDREN, *WRONG[1:]]), room / f"memory-{STEM}.ipynb")
+    nbformat.write(answered([fill_disk(40, 4), *WRONG[1:]]), room / f"disk-{STEM}.ipynb")
     for path in (tmp_path, room, home, *room.iterdir(), course, *course.rglob("*")):
         os.chown(path, 65534, 65534)
     os.chmod(tmp_path, 0o755)
@@ -347,16 +373,19 @@ def test_as_an_ordinary_user_the_header_says_which_limits_hold(course, tmp_path)
     result = subprocess.run(
         ["unshare", "-m", "--propagation", "private", sys.executable, "-c", AS_NOBODY, os.pathsep.join(needed),
          "-m", "lenet.grade", str(room), "--jobs", "2", "--timeout", "60", "--memory", "1.5", "--processes", "50",
+         "--disk", "64",
          "--course", str(course), "--json", str(tmp_path / "marks.json")],
         capture_output=True, text=True, timeout=600, cwd=grade.ROOT,
         env={**os.environ, "HOME": str(home), "TMPDIR": str(tmp_path), "PYTHONPATH": str(grade.ROOT)})
     header = result.stdout.split("\n\n")[0]
     assert header.startswith("Sandbox: bubblewrap") and "in an unprivileged user namespace" in header, result.stderr
     assert "processes 50 per learner" in header and "memory 1.5 GiB per process only" in header, header
+    assert "disk 64 MiB for its folder" in header, header
     records = json.loads((tmp_path / "marks.json").read_text())
     first = {r["learner"]: r for r in records if r["exercise"] == LABELS[0]}
     assert [r["status"] for r in records if r["learner"] == "solved"] == ["passed"] * 5, result.stdout
     assert first["forks"]["status"] == "failed", first["forks"]  # the process limit held
+    assert first["disk"]["status"] == "failed", first["disk"]  # so did the disk limit
     assert first["memory"]["status"] == "passed", first["memory"]  # per process only: both children got 1 GiB
 
 
