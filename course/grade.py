@@ -25,7 +25,8 @@ How one submission is graded (each alone, and never trusting what it says about 
 
 The run ends with the table (its header says how learners' code ran and which limits held) and the CSV and
 JSON files, also when interrupted or past ``--deadline``. Exit status: 0 when everything passed, 1 when
-something did not, 2 when the grader could not grade something (its row says why), 130 on Ctrl-C.
+something did not, 2 when the grader could not grade something (its row says why), 130 on Ctrl-C, 143 on
+SIGTERM.
 """
 from __future__ import annotations
 
@@ -570,6 +571,7 @@ def _work(conn: multiprocessing.connection.Connection, name: str, data: bytes, l
           box: Sandbox) -> None:
     """A worker process: grade one submission in ``box``, send its rows as JSON, exit."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    sandbox.die_with_parent()  # and if the grader is killed outright, its workers go with it
     try:
         box.enter()  # first, while this process has one thread
     except OSError as e:
@@ -693,6 +695,14 @@ class Room:
         """Stop every worker still running (and so every sandbox) and release their places."""
         for job in list(self.running):
             self._end(job)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM: the run ends as on Ctrl-C (exit status 143)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated()
 
 
 def _stopped(pid: int | None) -> bool:
@@ -833,6 +843,9 @@ def main(argv: Sequence[str] | None = None, progress: Callable[[str], None] | No
                         help="run learners' code as you, without bubblewrap (it can then read and change your files)")
     parser.add_argument("--course", type=Path, default=ROOT, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    for option, path in (("--csv", args.csv), ("--json", args.json)):  # found out now, not after grading
+        if path is not None and (path.is_dir() or not os.access(path.parent, os.W_OK)):
+            parser.error(f"{option}: cannot write {path} (is its folder there, and yours to write in?)")
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     limits = Limits(timeout=args.timeout, memory_gib=args.memory, disk_mib=args.disk, processes=args.processes)
     try:
@@ -851,7 +864,8 @@ def main(argv: Sequence[str] | None = None, progress: Callable[[str], None] | No
     jobs = min(int(args.jobs), max(1, len(submissions)))
     deadline = args.deadline or (math.ceil(len(submissions) / jobs) * (limits.timeout + WORKER_SLACK) + 60)
     graded: dict[str, list[Row]] = {}
-    interrupted = failed = False
+    interrupted, failed = 0, False
+    previous = signal.signal(signal.SIGTERM, _terminate)  # `kill` ends the run as Ctrl-C does
     start = time.monotonic()
     room = None
     try:
@@ -864,16 +878,27 @@ def main(argv: Sequence[str] | None = None, progress: Callable[[str], None] | No
                 problem = next((f", {r.status}" for r in result if not r.exercise), "")
                 say(f"[{len(graded)}/{len(submissions)}] {name}: {passed}/{total} passed{problem} in {seconds:.1f}s "
                     f"({time.monotonic() - start:.0f}s)")
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as e:
+        interrupted = 143 if isinstance(e, _Terminated) else 130
         say(f"interrupted: {len(graded)} of {len(submissions)} notebooks graded; the others are left out")
     except Exception as e:  # noqa: BLE001 - the run still ends with what was graded
         failed = True
         say(f"the grader failed: {type(e).__name__}: {one_line(e, 300)}; {len(graded)} of {len(submissions)} "
             "notebooks graded")
-    finally:
+    finally:  # from here on the run ends with its table and files, whatever the keyboard says
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
         if room is not None:
             room.close()
+        signal.signal(signal.SIGTERM, previous)
+    try:
+        return _finish(args, mode, limits, rows, submissions, graded, interrupted, failed)
+    finally:
+        signal.signal(signal.SIGINT, previous_int)
+
+
+def _finish(args: argparse.Namespace, mode: sandbox.Mode, limits: Limits, rows: list[Row],
+            submissions: dict[str, bytes], graded: dict[str, list[Row]], interrupted: int, failed: bool) -> int:
+    """Print the table, write the files, return the exit status."""
     for name in submissions:
         if name in graded:
             rows.extend(graded[name])
@@ -890,7 +915,7 @@ def main(argv: Sequence[str] | None = None, progress: Callable[[str], None] | No
         labels = {}
     _write_files(rows, args.csv, args.json, roots, labels)
     if interrupted:
-        return 130
+        return interrupted
     if failed or any(r.status in (GRADER_ERROR, NOT_GRADED) for r in rows):
         return 2
     return 0 if rows and all(r.status == PASSED for r in rows) else 1

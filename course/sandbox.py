@@ -66,9 +66,10 @@ DEFAULT_TIMEOUT, DEFAULT_MEMORY_GIB, DEFAULT_DISK_MIB, DEFAULT_PROCESSES = 120, 
 MAX_MESSAGE, MAX_QUEUED = 16 * 2**20, 16
 
 #: Runs inside the sandbox, right before the kernel: the last steps bwrap cannot do (``python -I -S -c``).
-#: Arguments: uid, gid, the process limit (0: none), then the kernel's command. As root it drops to uid/gid
-#: for good (and clears every capability); in a user namespace it sets RLIMIT_NPROC, which Linux counts per
-#: user namespace. Then no_new_privs, so that no setuid program can give anything back.
+#: Arguments: uid, gid, the process limit (0: none, the cgroup holds it), then the kernel's command. It sets
+#: RLIMIT_NPROC, which Linux counts per user and user namespace: per learner in bwrap's user namespace, for all
+#: of uid 65534 as root. As root it then drops to uid/gid for good (and clears every capability). Then
+#: no_new_privs, so that no setuid program can give anything back.
 LAUNCHER = """\
 import ctypes, os, resource, sys
 uid, gid, nproc = (int(a) for a in sys.argv[1:4])
@@ -256,6 +257,14 @@ def private_tmpfs(folder: str, mib: int) -> None:
     options = f"size={mib}m,mode=0700".encode()
     if _libc.mount(b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
         raise OSError(ctypes.get_errno(), f"cannot mount a tmpfs on {folder}")
+
+
+def die_with_parent() -> None:
+    """Have this process killed when its parent ends (PR_SET_PDEATHSIG), or now if it has already ended."""
+    parent = os.getppid()
+    _libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _probe_tmpfs() -> bool:
@@ -557,7 +566,7 @@ class Sandbox:
         argv += ["--remount-ro", "/", "--chdir", self.place.home, "--clearenv"]
         for key, value in env.items():
             argv += ["--setenv", key, value]
-        nproc = 0 if (self.mode.root or self.mode.cgroup) else self.limits.processes
+        nproc = 0 if self.mode.cgroup else self.limits.processes  # see LAUNCHER
         return [*argv, "--", sys.executable, "-I", "-S", "-c", LAUNCHER, str(NOBODY), str(NOBODY), str(nproc),
                 *kernel_cmd]
 

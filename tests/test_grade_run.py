@@ -60,9 +60,11 @@ def _alive_under(folder: Path) -> list[str]:
     return found
 
 
-def test_ctrl_c_prints_what_was_graded_and_ends_every_kernel(course, tmp_path):
-    """Only this room's processes are looked for (its TMPDIR, short enough to hold the kernels' sockets), so
-    another grader running meanwhile is no matter."""
+@pytest.mark.parametrize("how, status", [("ctrl-c", 130), ("kill", 143)])
+def test_ctrl_c_prints_what_was_graded_and_ends_every_kernel(course, tmp_path, how, status):
+    """Ctrl-C (SIGINT to the terminal's process group) or `kill` (SIGTERM to the grader): the table and files of
+    what was graded, and every kernel ended. Only this room's processes are looked for (its TMPDIR, short enough
+    to hold the kernels' sockets), so another grader running meanwhile is no matter."""
     room, tmp = tmp_path / "room", Path(tempfile.mkdtemp(prefix="ctrl-c-", dir="/tmp"))
     room.mkdir()
     nbformat.write(solved(), room / f"a-{STEM}.ipynb")
@@ -73,10 +75,13 @@ def test_ctrl_c_prints_what_was_graded_and_ends_every_kernel(course, tmp_path):
                             env={**os.environ, "TMPDIR": str(tmp)})
     first = proc.stderr.readline()  # the progress line of the solved notebook
     assert _alive_under(tmp), "the hanging notebook's kernel should be running now"
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+    else:
+        proc.terminate()
     out, err = proc.communicate(timeout=60)
     assert first.startswith(f"[1/2] {room / f'a-{STEM}.ipynb'}: 5/5 passed in "), first + err
-    assert proc.returncode == 130 and "interrupted: 1 of 2 notebooks graded" in err and "Traceback" not in err, err
+    assert proc.returncode == status and "interrupted: 1 of 2 notebooks graded" in err and "Traceback" not in err, err
     assert out.splitlines()[-1] == "5 exercises in 1 notebook: 5 passed"
     assert [r["status"] for r in json.loads((tmp_path / "marks.json").read_text())] == ["passed"] * 5
     time.sleep(1)
@@ -160,6 +165,7 @@ def test_a_notebook_that_prints_without_end_costs_the_grader_no_memory():
     (["x.ipynb", "--memory", "lots"], "--memory: 'lots' is not a number"),
     (["x.ipynb", "--disk", "0"], "--disk: must be greater than 0"),
     (["x.ipynb", "--deadline", "-1"], "--deadline: must be greater than 0"),
+    (["x.ipynb", "--csv", "/no/such/folder/marks.csv"], "--csv: cannot write /no/such/folder/marks.csv"),
 ])
 def test_bad_arguments_are_refused_clearly(args, message, capsys):
     with pytest.raises(SystemExit) as info:
