@@ -570,7 +570,8 @@ def read_submission(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> bytes | 
 def _work(conn: multiprocessing.connection.Connection, name: str, data: bytes, limits: Limits, root: Path,
           box: Sandbox) -> None:
     """A worker process: grade one submission in ``box``, send its rows as JSON, exit."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C and `kill` are the main process's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     sandbox.die_with_parent()  # and if the grader is killed outright, its workers go with it
     try:
         box.enter()  # first, while this process has one thread
@@ -585,6 +586,7 @@ def _work(conn: multiprocessing.connection.Connection, name: str, data: bytes, l
         rows = [Row(name, "", GRADER_ERROR, f"the grader failed on this notebook: {type(e).__name__}")]
     conn.send_bytes(json.dumps([asdict(r) for r in rows]).encode())
     conn.close()
+    os._exit(0)  # its kernel has ended, and the main process releases its place: nothing left to tear down
 
 
 @dataclass
@@ -602,21 +604,25 @@ class Room:
     """Grades submissions, each in a worker process of its own (at most ``jobs`` at once), supervised here.
 
     A worker that dies, stops or runs past its time costs its own submission a ``grader error`` row; the
-    others go on. Each worker is forked from a server that has imported the grader once (multiprocessing's
-    forkserver), so starting one costs milliseconds. Every submission's place (folders, cgroups) is made
-    and released here, in the main process, whatever happened to its worker.
+    others go on. Each worker is forked from this process, which has imported everything already (or, where
+    this process has threads, from multiprocessing's forkserver), so starting one costs milliseconds. Every
+    submission's place (folders, cgroups) is made and released here, in the main process, whatever happened
+    to its worker.
     """
 
     def __init__(self, mode: sandbox.Mode, limits: Limits, root: Path, jobs: int) -> None:
         self.mode, self.limits, self.root, self.jobs = mode, limits, root, jobs
         self.running: list[_Job] = []
-        self.context = multiprocessing.get_context("forkserver")
-        self.context.set_forkserver_preload(["course.grade", "torch"])
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server and its workers ignore Ctrl-C
-        try:
-            multiprocessing.forkserver.ensure_running()
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        if _threads() == 1:  # the grader's command: fork it, everything is imported already
+            self.context = multiprocessing.get_context("fork")
+        else:  # a caller with threads (forking it would copy locks held by them): a clean server to fork from
+            self.context = multiprocessing.get_context("forkserver")
+            self.context.set_forkserver_preload(["course.grade"])
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server and its workers ignore Ctrl-C
+            try:
+                multiprocessing.forkserver.ensure_running()
+            finally:
+                signal.signal(signal.SIGINT, previous)
 
     def grade(self, submissions: dict[str, bytes], deadline: float) -> Iterator[tuple[str, list[Row], float]]:
         """Yield (name, rows, seconds) for each submission as it is graded, until all are or ``deadline``
@@ -703,6 +709,15 @@ class _Terminated(KeyboardInterrupt):
 
 def _terminate(signum: int, frame: object) -> None:
     raise _Terminated()
+
+
+def _threads() -> int:
+    """How many threads this process has (from /proc; 1 where that cannot be read)."""
+    try:
+        return int(next(line.split()[1] for line in Path("/proc/self/status").read_text().splitlines()
+                        if line.startswith("Threads:")))
+    except (OSError, StopIteration, ValueError):
+        return 1
 
 
 def _stopped(pid: int | None) -> bool:
