@@ -8,7 +8,7 @@ prints, for every quantity an assert checks, its min, median and max and how man
 assert. With ``--busy`` it starts one process that keeps a core busy for the whole run (and ends it); with
 ``--wall`` the repetitions use the wall clock (``time.perf_counter``, the lesson's clock on Windows) instead of
 the thread's CPU time. It also times the stages at batch 1, which the lesson quotes. About 3 s per repetition on the 2-core test machine;
-nothing is written to disk.
+progress goes to stderr; nothing is written to disk. Timings depend on the machine and its load: re-run it on a quiet one.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import matplotlib
+from tqdm import tqdm
 
 from course.execute import code_cells, run_in_process
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         timed = dict(zip(TIMED, code_cells(NOTEBOOK, tuple(TIMED))))
         values: dict[str, list[float]] = {}
         fails: dict[str, int] = {}
-        for _ in range(args.repeats):
+        for _ in tqdm(range(args.repeats), desc="repetitions", unit="rep"):  # progress on stderr
             for marker, cell in timed.items():
                 run(cell, ns)  # a failed assert is counted below, quantity by quantity
                 quantities = [TIMED[marker]] + ([REMOVED] if marker == '"masked 90% (hook)"' else [])

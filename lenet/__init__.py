@@ -18,13 +18,14 @@ from .inspection import (
 )
 from .model import LeNet, SlimLeNet, layer_shapes
 from .pruning import entries_to_prune, prune_model, remove_pruning
-from .shipping import prune_rows, quantize_int8, shrink, speedups, time_rounds
-from .training import evaluate, fine_tune, predict, seed_everything, single_thread
+from .shipping import export_onnx, prune_rows, quantize_int8, shrink, speedups, time_rounds
+from .training import evaluate, fine_tune, paired_difference, predict, seed_everything, single_thread
 
 __all__ = [
     "CheckpointError", "LeNet", "MNIST", "SlimLeNet", "count_nonzero", "count_parameters", "entries_to_prune",
     "evaluate", "fine_tune", "get_device", "global_sparsity", "layer_shapes", "layer_sparsity", "load_mnist",
-    "load_pruned", "predict", "prunable_parameters", "prune_model", "prune_rows", "pretrained", "quantize_int8",
+    "load_pruned", "paired_difference", "predict", "prunable_parameters", "prune_model", "prune_rows", "pretrained", "quantize_int8",
     "refresh_pruned", "remove_pruning", "restore_pruning", "seed_everything", "shrink", "single_thread", "sparsity",
     "speedups", "state_dict_bytes", "tensor_table", "time_rounds",
+    "export_onnx",
 ]

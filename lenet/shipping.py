@@ -1,4 +1,4 @@
-"""Ship a pruned LeNet: cut whole rows, rebuild it physically smaller, quantize it, and time it.
+"""Ship a pruned LeNet: cut whole rows, rebuild it physically smaller, quantize it, export it to ONNX, time it.
 
 Notebook 08 builds the row cuts, the smaller LeNet and the interleaved timing by hand; they are saved here
 in notebooks/11_shipping_a_pruned_model.ipynb. The accuracy of the whole pipeline over fine-tuning seeds is
@@ -6,18 +6,24 @@ measured by ``python -m lenet.pipeline``.
 """
 from __future__ import annotations
 
+import logging
+import os
 import re
 import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from torch.nn.utils import prune
+from torch.nn.utils import parametrize, prune
 
 from .model import LeNet, SlimLeNet
 from .training import single_thread
+
+if TYPE_CHECKING:  # onnx is imported only by export_onnx
+    import onnx
 
 #: The rows notebooks 08 and 10 cut: 4 of 6 conv1 filters, 8 of 16 conv2 filters, 60 of 120 fc1 neurons and
 #: 42 of 84 fc2 neurons (fc3 keeps its 10 outputs, one per digit). What is left is a SlimLeNet(2, 8, 60, 42).
@@ -174,3 +180,59 @@ def speedups(times: Mapping[str, Sequence[float]], baseline: str = "dense") -> d
     if baseline not in times:
         raise KeyError(f"no {baseline!r} entry to compare with; the entries are {list(times)}")
     return {name: [b / t for b, t in zip(times[baseline], ts)] for name, ts in times.items() if name != baseline}
+
+
+#: How torch 2.13's ONNX exporter warns about torch's own deprecated pytree API (nothing a caller can change).
+ONNX_EXPORT_WARNINGS = ("`isinstance(treespec, LeafSpec)` is deprecated",)
+
+
+def export_onnx(model: nn.Module, path: str | os.PathLike[str]) -> onnx.ModelProto:
+    """Save ``model`` as one ONNX file at ``path`` that takes any batch size, as notebook 11 does by hand.
+
+    ``torch.onnx.export`` with its default (dynamo) exporter, which needs ``onnxscript``: the input is LeNet's
+    ``x``, an example batch of two 1x28x28 images of zeros, with a dynamic batch axis named ``batch``; the
+    weights go inside the file (``external_data=False``: the default writes them to a second file). Then the
+    metadata the exporter records on every node (the Python stack trace that made it, with your machine's
+    paths) is stripped, and ``onnx.checker.check_model`` checks the result before it is saved. Warnings that
+    torch's exporter gives about its own deprecated internals, and its log lines about torchvision, are
+    silenced. ``model`` is not changed.
+
+    Returns:
+        The ``onnx.ModelProto`` written at ``path``.
+
+    Raises:
+        ValueError: ``model`` still has pruning hooks or parametrizations: the file would carry both the
+            weights and the masks and multiply them at every call. Call :func:`lenet.remove_pruning` (or
+            ``parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)``) first.
+
+    Introduced in notebooks/11_shipping_a_pruned_model.ipynb.
+    """
+    import onnx  # imported here: the rest of lenet does not need onnx
+
+    if prune.is_pruned(model):
+        raise ValueError("the model still has pruning hooks: the ONNX file would hold weight_orig and weight_mask "
+                         "and multiply them at every call; make the pruning permanent with "
+                         "lenet.remove_pruning(model) first")
+    if any(parametrize.is_parametrized(m) for m in model.modules()):
+        raise ValueError("the model still has parametrizations: the ONNX file would hold the original weights and "
+                         "the masks; remove them first with parametrize.remove_parametrizations(module, 'weight', "
+                         "leave_parametrized=True) on each parametrized module")
+    device = next(model.parameters()).device
+    example = (torch.zeros(2, 1, 28, 28, device=device),)
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # "torchvision is not installed. Skipping torchvision::nms", and others
+    try:
+        with warnings.catch_warnings():
+            for message in ONNX_EXPORT_WARNINGS:
+                warnings.filterwarnings("ignore", message=re.escape(message))
+            program = torch.onnx.export(model, example, dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+                                        verbose=False)
+    finally:
+        logger.setLevel(level)
+    proto = program.model_proto
+    for node in proto.graph.node:
+        del node.metadata_props[:]
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, os.fspath(path))
+    return proto

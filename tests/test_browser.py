@@ -1,8 +1,9 @@
 """The course in real JupyterLab in real Chromium, started the way `make lab` starts it.
 
-One JupyterLab server serves a copy of the course (lessons, exercises, solutions, the landing
-page) with the course's settings from `jupyter-config/`, so the originals stay untouched. The tests
-open the landing page and an exercise from it, and run lesson 01 and look at the result.
+One JupyterLab server serves a copy of the course (lessons, exercises, solutions, the teacher's live
+demo, the landing page) with the course's settings from `jupyter-config/`, so the originals stay untouched.
+The tests open the landing page and an exercise from it, run lesson 01 and look at the result, and run the
+live demo and work its controls as a teacher would.
 
 Needs Debian's chromium (/usr/bin/chromium) and Playwright for Python (only its driver: the
 browser Playwright would download is not used). `.ci/run` installs both; elsewhere the tests are
@@ -25,7 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LANDING = "START_HERE.md"
-COURSE = ["notebooks", "exercises", "solutions", "docs", LANDING, "README.md"]  # what a learner browses
+COURSE = ["notebooks", "exercises", "solutions", "teaching", "docs", LANDING, "README.md"]  # what a learner browses
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(os.environ.get("COURSE_ARTIFACTS", Path(tempfile.gettempdir()) / "course-artifacts"))
 HOW = "install it with `apt-get install chromium` and `pip install playwright` (no `playwright install` needed)"
@@ -159,3 +160,107 @@ def test_lesson_01_runs_in_jupyterlab_in_chromium(lab, browser):
     assert all(w > 100 for w in widths), f"an image did not load: natural widths {widths}"
     assert shot.stat().st_size > 20_000
     print(f"screenshot: {shot}")
+
+
+DEMO = "teaching/live_demo.ipynb"
+#: The image of a widget as a PNG data URL, drawn from the pixels the browser decoded: two differ iff the pictures do.
+PIXELS = """img => { const c = document.createElement('canvas');
+                     c.width = img.naturalWidth; c.height = img.naturalHeight;
+                     c.getContext('2d').drawImage(img, 0, 0); return c.toDataURL(); }"""
+
+
+def _run_all(page, path):
+    """Open ``path`` in JupyterLab, run all its cells and wait until every code cell ran and the kernel is idle."""
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.wait_for_function("path => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+                           " return w && w.context && w.context.path === path && w.sessionContext"
+                           " && w.sessionContext.session; }", arg=path, timeout=60_000)
+    page.evaluate("""async () => {
+        const panel = window.jupyterapp.shell.currentWidget;
+        await panel.sessionContext.ready;
+        await window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs');
+        await window.jupyterapp.commands.execute('notebook:run-all-cells');
+    }""")
+    page.wait_for_function("""() => {
+        const nb = window.jupyterapp.shell.currentWidget;
+        const cells = nb.content.widgets.filter(c => c.model.type === 'code');
+        return nb.sessionContext.session.kernel.status === 'idle'
+            && cells.every(c => c.model.executionCount !== null);
+    }""", timeout=180_000)
+
+
+def _changes(page, locator, before, timeout=30):
+    """Seconds until ``locator``'s text (or an image's pixels) differs from ``before``; fails after ``timeout``."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        now = locator.evaluate(PIXELS) if before.startswith("data:") else locator.inner_text()
+        if now != before:
+            return time.monotonic() - start, now
+        page.wait_for_timeout(20)
+    pytest.fail(f"{locator} did not change within {timeout} s")
+
+
+def test_live_demo_redraws_as_the_teacher_moves_the_controls(lab, browser):
+    base, token = lab
+    start = time.monotonic()
+    page = browser.new_page(viewport={"width": 1400, "height": 1900})  # a tall screen: the whole demo in one picture
+    page.goto(f"{base}/lab/workspaces/demo/tree/{DEMO}?reset&token={token}")
+    _run_all(page, DEMO)
+    ran_all = time.monotonic() - start
+    demo = page.locator(".jp-OutputArea-output .widget-vbox").first
+    numbers, mask, status, tuned = (page.locator(f".live-{name}") for name in ("numbers", "mask", "status", "tuned"))
+    demo.scroll_into_view_if_needed()
+    numbers.wait_for(timeout=30_000)
+    first_numbers, first_mask = numbers.inner_text(), mask.evaluate(PIXELS)
+    assert "conv1 16 of 54" in first_numbers and "± " in first_numbers, first_numbers  # conv1 at 30%: round(16.2)
+
+    # drag the amount slider's handle to the right, as a teacher would with the mouse
+    handle = demo.locator(".widget-slider .noUi-handle").first
+    box, track = handle.bounding_box(), demo.locator(".widget-slider .noUi-target").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(track["x"] + 0.9 * track["width"], box["y"] + box["height"] / 2, steps=12)
+    page.mouse.up()
+    seconds = {"amount: accuracy text": _changes(page, numbers, first_numbers)[0]}
+    seconds["amount: mask image"], moved_mask = _changes(page, mask, first_mask)
+    moved_numbers = numbers.inner_text()
+    amount = demo.locator(".widget-slider .widget-readout").first.inner_text()
+    assert int(amount) > 60, amount
+
+    # another method: the accuracy and the mask change again
+    demo.locator(".widget-dropdown select").first.select_option("L1 unstructured")
+    seconds["method: accuracy text"] = _changes(page, numbers, moved_numbers)[0]
+    seconds["method: mask image"] = _changes(page, mask, moved_mask)[0]
+
+    # the hook at work: a third picture appears
+    demo.locator("button", has_text="show the hook at work").click()
+    page.wait_for_function("img => img.offsetWidth > 0 && img.naturalWidth > 100",
+                           arg=page.locator(".live-hook").element_handle(), timeout=30_000)
+
+    # fine-tune: a progress bar, then the accuracy won back; then a second run, stopped
+    tune, stop = demo.locator("button", has_text="fine-tune 1 epoch"), demo.locator("button", has_text="stop")
+    tune.click()
+    demo.locator(".widget-output .progress-bar").first.wait_for(timeout=60_000)
+    page.wait_for_function("el => el.innerText.includes('batches')", arg=tuned.element_handle(), timeout=120_000)
+    finished = tuned.inner_text()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "live_demo.png"
+    demo.scroll_into_view_if_needed()
+    demo.screenshot(path=str(shot))
+    tune.click()  # waits until the first run has given the button back
+    stop.click()  # waits until the kernel has enabled it
+    page.wait_for_function("el => el.innerText.includes('(stopped)')", arg=tuned.element_handle(), timeout=120_000)
+    stopped = tuned.inner_text()
+
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    error_text = [errors.nth(i).inner_text()[:300] for i in range(errors.count())]
+    status_text = status.inner_text()
+    page.close()
+    assert "after 63 of 63 batches" in finished and "over the pruned model (paired)" in finished, finished
+    assert "(stopped)" in stopped and "failed" not in stopped, stopped
+    assert error_text == [], f"cells showed errors or warnings: {error_text}"
+    assert status_text.startswith("redrawn in"), status_text  # not "redraw failed: ..."
+    assert shot.stat().st_size > 20_000
+    print(f"live demo: run all {ran_all:.0f} s; from the move to the view: "
+          f"{', '.join(f'{k} {v:.2f} s' for k, v in seconds.items())}; kernel: {status_text}; "
+          f"whole test {time.monotonic() - start:.0f} s; screenshot: {shot}")

@@ -61,7 +61,7 @@ BUILD_SPECIFIC = {
 }
 
 
-@pytest.mark.parametrize("folder", ["notebooks", "solutions"])
+@pytest.mark.parametrize("folder", ["notebooks", "solutions", "teaching"])
 def test_stored_outputs_do_not_depend_on_the_build_os_or_python(folder):
     found = []
     for path in sorted((ROOT / folder).glob("*.ipynb")):

@@ -1,7 +1,9 @@
 """Training is deterministic, the shipped weights are good, checkpoints load or fail clearly."""
 import subprocess
 import sys
+from pathlib import Path
 
+import nbformat
 import pytest
 import torch
 from torch import nn
@@ -57,6 +59,23 @@ def test_evaluate_rejects_unknown_split(data, model):
         lenet.evaluate(model, data, split="val")
 
 
+def test_paired_difference_counts_only_the_images_where_the_models_disagree(data, model):
+    halved = lenet.pretrained()
+    with torch.no_grad():
+        halved.conv2.weight[::2] = 0  # every other filter of conv2 zeroed: a visibly worse model
+    right_a = lenet.predict(model, data.test_x) == data.test_y
+    right_b = lenet.predict(halved, data.test_x) == data.test_y
+    b, c, n = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum()), len(data.test_y)
+    gap = lenet.paired_difference(model, halved, data)
+    assert (gap.only_first, gap.only_second) == (b, c) and b > c > 0
+    assert gap.difference == pytest.approx(lenet.evaluate(model, data) - lenet.evaluate(halved, data))
+    assert gap.se == pytest.approx((b + c - (b - c) ** 2 / n) ** 0.5 / n)
+    assert str(gap).startswith(f"+{100 * gap.difference:.1f} ± {100 * gap.se:.1f} pp (paired")
+    assert tuple(lenet.paired_difference(model, model, data)) == (0.0, 0.0, 0, 0)
+    with pytest.raises(ValueError, match="split must be 'test' or 'train'"):
+        lenet.paired_difference(model, halved, data, split="val")
+
+
 def test_fine_tune_keeps_pruned_weights_zero(data, model):
     prune.l1_unstructured(model.fc1, "weight", amount=0.8)
     mask = model.fc1.weight_mask.clone()
@@ -77,12 +96,57 @@ def test_after_step_is_called_once_per_optimizer_step_and_leaves_training_unchan
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 
+def test_stop_ends_training_between_batches_with_the_weights_of_an_uninterrupted_run(data):
+    small = _small(data, 512)  # 8 batches of 64 per epoch
+    at_step_11 = {}
+
+    def snapshot(step, model):
+        if step == 11:
+            at_step_11.update({k: v.clone() for k, v in model.state_dict().items()})
+
+    full = lenet.pretrained()
+    lenet.fine_tune(full, small, epochs=2, after_step=lambda step: snapshot(step, full))
+    steps = []
+    stopped = lenet.pretrained()
+    losses = lenet.fine_tune(stopped, small, epochs=2, after_step=steps.append, stop=lambda: len(steps) == 11)
+    assert steps == list(range(1, 12))
+    assert all(torch.equal(stopped.state_dict()[k], at_step_11[k]) for k in at_step_11)
+    assert len(losses) == 2 and not stopped.training  # epoch 1 whole, epoch 2 the mean of its 3 batches
+
+
+def test_stop_before_the_first_batch_changes_nothing(data, model):
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert lenet.fine_tune(model, _small(data, 256), epochs=1, stop=lambda: True) == []
+    assert all(torch.equal(model.state_dict()[k], before[k]) for k in before)
+
+
+def test_progress_goes_to_stderr_and_changes_no_weight(data, capfd):
+    small, states = _small(data, 256), []
+    for progress in (True, False):
+        m = lenet.pretrained()
+        lenet.fine_tune(m, small, epochs=2, progress=progress)
+        states.append(m.state_dict())
+        out, err = capfd.readouterr()
+        assert out == ""
+        assert ("epoch 2/2" in err and "8/8" in err) if progress else err == "", err
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_no_lesson_or_solution_draws_a_progress_bar():
+    """A bar's text differs on every run, so it must never reach the outputs that nbval compares."""
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted(root.glob("notebooks/*.ipynb")) + sorted(root.glob("solutions/*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            assert "progress=True" not in cell.source, f"{path.name}: a cell trains with progress=True: {cell.source[:200]}"
+
+
 def test_train_cli_writes_a_checkpoint_and_prints_accuracy(tmp_path):
     out = tmp_path / "w.pt"
     res = subprocess.run([sys.executable, "-m", "lenet.train", "--epochs", "1", "--out", str(out)],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
-    assert "test accuracy" in res.stdout and "[####" in res.stderr
+    assert "test accuracy" in res.stdout
+    assert "epoch 1/1" in res.stderr and "63/63" in res.stderr, res.stderr[-300:]  # tqdm's text bar, on stderr
     assert lenet.evaluate(lenet.load_pruned(out), lenet.load_mnist()) > 0.8
 
 
@@ -172,6 +236,42 @@ def _run_train(args, cwd, pythonpath):
     env = dict(os.environ, PYTHONPATH=str(pythonpath))
     return subprocess.run([sys.executable, "-m", "lenet.train", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=180)
+
+
+def test_stop_ends_training_between_batches_with_the_weights_of_an_uninterrupted_run(data):
+    small = _small(data, 512)  # 8 batches of 64 per epoch
+    at_step_11 = {}
+
+    def snapshot(step, model):
+        if step == 11:
+            at_step_11.update({k: v.clone() for k, v in model.state_dict().items()})
+
+    full = lenet.pretrained()
+    lenet.fine_tune(full, small, epochs=2, after_step=lambda step: snapshot(step, full))
+    steps = []
+    stopped = lenet.pretrained()
+    losses = lenet.fine_tune(stopped, small, epochs=2, after_step=steps.append, stop=lambda: len(steps) == 11)
+    assert steps == list(range(1, 12))
+    assert all(torch.equal(stopped.state_dict()[k], at_step_11[k]) for k in at_step_11)
+    assert len(losses) == 2 and not stopped.training  # epoch 1 whole, epoch 2 the mean of its 3 batches
+
+
+def test_stop_before_the_first_batch_changes_nothing(data, model):
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert lenet.fine_tune(model, _small(data, 256), epochs=1, stop=lambda: True) == []
+    assert all(torch.equal(model.state_dict()[k], before[k]) for k in before)
+
+
+def test_progress_goes_to_stderr_and_changes_no_weight(data, capfd):
+    small, states = _small(data, 256), []
+    for progress in (True, False):
+        m = lenet.pretrained()
+        lenet.fine_tune(m, small, epochs=2, progress=progress)
+        states.append(m.state_dict())
+        out, err = capfd.readouterr()
+        assert out == ""
+        assert ("epoch 2/2" in err and "8/8" in err) if progress else err == "", err
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 
 def test_train_cli_writes_to_the_current_folder_by_default_not_over_the_shipped_weights(tmp_path):

@@ -37,7 +37,7 @@ from typing import Any, NoReturn
 import torch
 from torch import nn
 
-from .plain import Opaque, Raised, plain, transfer
+from .plain import Opaque, Raised, Uncaught, plain, transfer
 
 #: Longest rendering of a value inside a hint (longer ones are cut with "...").
 MAX_SHOWN = 160
@@ -178,7 +178,7 @@ class Check:
             try:
                 collected.append(plain(self.collect(case, *answers)))
             except Exception as e:  # noqa: BLE001 - judged at home: an error, a failure or "not attempted"
-                collected.append(plain(Raised.of(e)))
+                collected.append(plain(Uncaught.of(e)))
                 break
         return collected
 
@@ -193,7 +193,7 @@ class Check:
             raise Tampered(f"expected a list of at most {len(cases)} results, found {show(collected)}")
         try:
             for case, got in zip(cases, collected):
-                if isinstance(got, Raised):
+                if isinstance(got, Uncaught):
                     _raise_again(got)
                 self.judge(case, got)
         except CheckFailed as e:
@@ -272,7 +272,9 @@ def exercise(number: int, what: str) -> Callable[[Any], Any]:
 
 def show(value: object) -> str:
     """A short, readable rendering of ``value`` for a hint."""
-    if isinstance(value, (Opaque, Raised)):
+    if isinstance(value, Opaque):  # not plain data: named by its type (the judge never sees the object)
+        return f"a {value.type}"
+    if isinstance(value, Raised):
         return str(value)
     if isinstance(value, torch.Tensor):
         if value.numel() <= MAX_SHOWN_ENTRIES:
@@ -353,6 +355,8 @@ class _Rules:
 
     def difference(self, name: str, mine: object, expected: object) -> str | None:
         """Why ``mine`` differs from ``expected``; the type of ``expected`` decides the comparison."""
+        if isinstance(mine, Opaque):  # an object that is not data: nothing to compare, whatever it claims
+            return f"`{name}` is {show(mine)}, not a value like {show(expected)}."
         if isinstance(expected, torch.Tensor):
             return self.tensor_difference(name, mine, expected)
         mine = as_number(mine)

@@ -4,7 +4,7 @@
 accepts: tensors (detached, on the CPU, of class ``torch.Tensor`` whatever subclass they came as), Python
 numbers, strings, bytes, None, dtypes and devices, and lists, tuples, dicts and sets of them. Anything else
 becomes an :class:`Opaque` marker ("a Foo"), so an object that claims to equal everything never reaches the
-judge. An exception becomes a :class:`Raised`. :func:`transfer` is the round trip a grader makes (through a
+judge. An exception becomes a :class:`Raised` (an :class:`Uncaught` when ``collect`` itself raised). :func:`transfer` is the round trip a grader makes (through a
 file), done in memory: a notebook's check cell uses it, so a check behaves the same in both places.
 
 Introduced in solutions/01_load_lenet.ipynb (its checks are the worked example, docs/authoring.md).
@@ -55,6 +55,11 @@ class Raised:
         return f"{self.type}: {self.message}" if self.message else self.type
 
 
+class Uncaught(Raised):
+    """What ``Check.collect_all`` records when ``collect`` itself raised (not a :class:`Raised` it returned):
+    the grader reports it as the learner's error, where a notebook would have shown the traceback."""
+
+
 def _safe_str(value: object, limit: int = 2000) -> str:
     try:
         text = str(value)
@@ -92,7 +97,8 @@ def plain(value: Any, _depth: int = 0) -> Any:
     if value is Ellipsis:
         return {MARK: "ellipsis"}
     if isinstance(value, Raised):
-        return {MARK: "raised", "type": value.type, "message": value.message}
+        return {MARK: "uncaught" if isinstance(value, Uncaught) else "raised", "type": value.type,
+                "message": value.message}
     if isinstance(value, Opaque):
         return {MARK: "opaque", "type": value.type, "text": value.text}
     if isinstance(value, bool):
@@ -153,8 +159,9 @@ def decode(value: Any) -> Any:
             return Ellipsis
         if mark == "opaque":
             return Opaque(str(value.get("type", "?")), str(value.get("text", "")))
-        if mark == "raised":
-            return Raised(str(value.get("type", "?")), str(value.get("message", "")))
+        if mark in ("raised", "uncaught"):
+            return (Uncaught if mark == "uncaught" else Raised)(str(value.get("type", "?")),
+                                                                 str(value.get("message", "")))
         return {k: decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode(v) for v in value]
