@@ -774,11 +774,25 @@ def records(rows: Sequence[Row], roots: Sequence[str] = (),
     return out
 
 
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on (escape sequences, newlines, bidi overrides) shown
+    as "?": file names and error messages come from learners, and must not rewrite the table on screen."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _csv_safe(value: object) -> object:
+    """A CSV field a spreadsheet will not run as a formula (a learner chose the file name and the messages)."""
+    return "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def format_table(rows: Sequence[Row], header: Sequence[str] = ()) -> str:
     """The rows as an aligned text table, then a line per learner (points) and a summary line; ``header``
     lines (how learners' code ran) first."""
     def cut(text: str) -> str:
         return text if len(text) <= MAX_TITLE else text[: MAX_TITLE - 3] + "..."
+
+    rows = [Row(printable(r.notebook), printable(r.exercise), r.status, printable(r.detail), r.position,
+                r.lesson) for r in rows]
 
     top = Row("notebook", "exercise", "result", "detail")
     shown = [top, *(Row(r.notebook, cut(r.exercise), r.status, r.detail) for r in rows)]
@@ -798,9 +812,11 @@ def format_table(rows: Sequence[Row], header: Sequence[str] = ()) -> str:
         for nb in notebooks:
             mine = [r for r in exercise_rows if r.notebook == nb]
             passed = sum(r.status == PASSED for r in mine)
-            lines.append(f"{nb:{w_nb}}  {passed}/{len(mine)} passed, {passed * POINTS} point{'s' * (passed * POINTS != 1)}")
+            points = passed * POINTS
+            lines.append(f"{nb:{w_nb}}  {passed}/{len(mine)} passed, {points} point{'s' * (points != 1)}")
     summary = (f"{len(exercise_rows)} exercise{'s' * (len(exercise_rows) != 1)} in {len(notebooks)} "
-               f"notebook{'s' * (len(notebooks) != 1)}: " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "none"))
+               f"notebook{'s' * (len(notebooks) != 1)}: "
+               + (", ".join(f"{n} {s}" for s, n in counts.items()) or "none"))
     if problems:
         summary += f"; {problems} notebook problem{'s' * (problems != 1)}"
     return "\n".join([*header, *([""] if header else []), *lines, "", summary])
@@ -817,7 +833,7 @@ def _write_files(rows: Sequence[Row], csv_path: Path | None, json_path: Path | N
         with open(csv_path, "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=COLUMNS)
             writer.writeheader()
-            writer.writerows(found)
+            writer.writerows({key: _csv_safe(value) for key, value in record.items()} for record in found)
     if json_path:
         json_path.write_text(json.dumps(found, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
@@ -891,8 +907,8 @@ def main(argv: Sequence[str] | None = None, progress: Callable[[str], None] | No
                 passed = sum(r.status == PASSED for r in result if r.exercise)
                 total = sum(1 for r in result if r.exercise)
                 problem = next((f", {r.status}" for r in result if not r.exercise), "")
-                say(f"[{len(graded)}/{len(submissions)}] {name}: {passed}/{total} passed{problem} in {seconds:.1f}s "
-                    f"({time.monotonic() - start:.0f}s)")
+                say(f"[{len(graded)}/{len(submissions)}] {printable(name)}: {passed}/{total} passed{problem} in "
+                    f"{seconds:.1f}s ({time.monotonic() - start:.0f}s)")
     except KeyboardInterrupt as e:
         interrupted = 143 if isinstance(e, _Terminated) else 130
         say(f"interrupted: {len(graded)} of {len(submissions)} notebooks graded; the others are left out")

@@ -2,6 +2,7 @@
 submission is assembled, the sandbox's inside, and a real lesson."""
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
@@ -287,6 +288,19 @@ def test_records_name_the_learner_and_total_the_points():
         ("alice", "Exercise 1: A", "passed", 1, 1), ("alice", "Exercise 2: B", "failed", 0, 1),
         ("bob", "Exercise 1: A", "grader error", 0, 1), ("bob", "Exercise 2: B", "grader error", 0, 1)]
     assert found[0]["problem"] == "timed out: timed out after 9s" and found[1]["detail"] == "hint"
+
+
+def test_what_learners_chose_cannot_rewrite_the_table_or_run_in_a_spreadsheet(tmp_path):
+    """A file name and an error message come from the learner: escape sequences and newlines are shown as "?"
+    in the table, and a field that starts like a formula is quoted in the CSV."""
+    rows = [grade.Row("=SUM(1+1)-01_load_lenet.ipynb", "Exercise 1: A", "error",
+                      "ValueError: \x1b[2K\rExercise 1: A  passed\u202e", lesson="01_load_lenet")]
+    table = grade.format_table(rows)
+    assert "\x1b" not in table and "\r" not in table and "\u202e" not in table and "?[2K?Exercise" in table
+    grade._write_files(rows, tmp_path / "marks.csv", None)
+    with open(tmp_path / "marks.csv", newline="", encoding="utf-8") as f:
+        (record,) = csv.DictReader(f)
+    assert record["learner"] == "'=SUM(1+1)" and record["notebook"].startswith("'=SUM(")
 
 
 SANDBOX_FACTS = """\
