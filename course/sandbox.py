@@ -484,7 +484,7 @@ def _read_only_paths(course_root: Path, more: list[str]) -> list[tuple[str, str]
     pairs.sort(key=lambda pair: pair[1].count("/"))
     kept: list[tuple[str, str]] = []
     for src, dest in pairs:  # a path inside another one already bound comes with it
-        if not any(dest.startswith(d.rstrip("/") + "/") and os.path.realpath(d) == s for s, d in kept):
+        if not any(dest.startswith(d.rstrip("/") + "/") for _, d in kept):
             kept.append((src, dest))
     return kept
 
@@ -579,7 +579,7 @@ class Sandbox:
         if not self.mode.cgroup:
             limits.append((resource.RLIMIT_AS, int(self.limits.memory_gib * 2**30)))
         if not self.mode.sandboxed and os.geteuid() != 0:  # the teacher's uid: count what it runs already
-            limits.append((resource.RLIMIT_NPROC, _processes_of(os.getuid()) + self.limits.processes))
+            limits.append((resource.RLIMIT_NPROC, _tasks_of(os.getuid()) + self.limits.processes))
         return {"preexec_fn": _PreExec(procs, limits)}
 
 
@@ -595,18 +595,20 @@ class _PreExec:
             with open(path, "w") as f:
                 f.write(pid)
         for kind, value in self.limits:
-            soft, hard = resource.getrlimit(kind)
-            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-            resource.setrlimit(kind, (value, value if kind != resource.RLIMIT_CPU else value + 5))
+            _, hard = resource.getrlimit(kind)
+            top = value + 5 if kind == resource.RLIMIT_CPU else value  # past the soft CPU limit: SIGXCPU, then kill
+            if hard != resource.RLIM_INFINITY:
+                value, top = min(value, hard), min(top, hard)
+            resource.setrlimit(kind, (value, top))
 
 
-def _processes_of(uid: int) -> int:
+def _tasks_of(uid: int) -> int:
+    """How many processes and threads ``uid`` runs now (what RLIMIT_NPROC counts)."""
     count = 0
-    for status in Path("/proc").glob("[0-9]*/status"):
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if any(line.split()[1:2] == [str(uid)] for line in status.read_text().splitlines()
-                   if line.startswith("Uid:")):
-                count += 1
+            if proc.stat().st_uid == uid:
+                count += len(os.listdir(proc / "task"))
         except OSError:
             continue
     return count
