@@ -18,7 +18,7 @@ from .inspection import (
 )
 from .model import LeNet, SlimLeNet, layer_shapes
 from .pruning import entries_to_prune, prune_model, remove_pruning
-from .shipping import prune_rows, quantize_int8, shrink, speedups, time_rounds
+from .shipping import export_onnx, prune_rows, quantize_int8, shrink, speedups, time_rounds
 from .training import evaluate, fine_tune, paired_difference, predict, seed_everything, single_thread
 
 __all__ = [
@@ -27,4 +27,5 @@ __all__ = [
     "load_pruned", "paired_difference", "predict", "prunable_parameters", "prune_model", "prune_rows", "pretrained", "quantize_int8",
     "refresh_pruned", "remove_pruning", "restore_pruning", "seed_everything", "shrink", "single_thread", "sparsity",
     "speedups", "state_dict_bytes", "tensor_table", "time_rounds",
+    "export_onnx",
 ]

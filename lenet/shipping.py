@@ -1,4 +1,4 @@
-"""Ship a pruned LeNet: cut whole rows, rebuild it physically smaller, quantize it, and time it.
+"""Ship a pruned LeNet: cut whole rows, rebuild it physically smaller, quantize it, export it to ONNX, time it.
 
 Notebook 08 builds the row cuts, the smaller LeNet and the interleaved timing by hand; they are saved here
 in notebooks/11_shipping_a_pruned_model.ipynb. The accuracy of the whole pipeline over fine-tuning seeds is
@@ -6,18 +6,27 @@ measured by ``python -m lenet.pipeline``.
 """
 from __future__ import annotations
 
+import logging
+import os
 import re
 import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from numbers import Integral
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from torch.nn.utils import prune
+from torch.nn.utils import parametrize, prune
 
-from .model import LeNet, SlimLeNet
+from .inspection import _refuse_int8
+from .model import LeNet, SlimLeNet, _require_model
+from .pruning import entries_to_prune
 from .training import single_thread
+
+if TYPE_CHECKING:  # onnx is imported only by export_onnx
+    import onnx
 
 #: The rows notebooks 08 and 10 cut: 4 of 6 conv1 filters, 8 of 16 conv2 filters, 60 of 120 fc1 neurons and
 #: 42 of 84 fc2 neurons (fc3 keeps its 10 outputs, one per digit). What is left is a SlimLeNet(2, 8, 60, 42).
@@ -34,8 +43,30 @@ def prune_rows(model: nn.Module, cuts: Mapping[str, int] = CUTS) -> nn.Module:
     the ``k`` filters (conv) or neurons (linear) of smallest L2 norm, and ``prune.custom_from_mask`` masks
     their biases too, so that a cut row outputs exactly 0 and :func:`shrink` can delete it.
 
+    Raises:
+        TypeError / ValueError: ``model`` is not a float model, ``cuts`` is not a dict, names a layer the model
+            does not have or cuts more rows than a layer has. Every cut is checked before anything is pruned.
+
     Introduced in notebooks/11_shipping_a_pruned_model.ipynb (notebook 08 does it by hand).
     """
+    _require_model(model, "prune_rows")
+    _refuse_int8(model, "prune_rows needs the float model",
+                "prune_rows and lenet.shrink first, then lenet.quantize_int8(slim)")
+    if not isinstance(cuts, Mapping):
+        raise TypeError(f"cuts must be a dict {{layer name: rows to cut}} such as {{'conv1': 4}}, got a "
+                        f"{type(cuts).__name__}; dict(cuts) turns a list of pairs into one")
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    for name, amount in cuts.items():
+        if name not in layers:
+            raise ValueError(f"cuts names {name!r}, which {type(model).__name__} does not have; its layers: "
+                             f"{', '.join(layers)}")
+        mask = getattr(layers[name], "weight_mask", None)  # cut again: torch counts the rows still unpruned
+        rows = int(mask.flatten(1).any(dim=1).sum()) if mask is not None else layers[name].weight.shape[0]
+        try:
+            entries_to_prune(amount, rows)
+        except (TypeError, ValueError) as exc:
+            again = "" if mask is None else f" ({name} was pruned before: {rows} rows are still unpruned)"
+            raise type(exc)(f"cuts[{name!r}]: {exc}{again}") from None
     for name, amount in cuts.items():
         module = model.get_submodule(name)
         prune.ln_structured(module, "weight", amount=amount, n=2, dim=0)
@@ -82,12 +113,14 @@ def shrink(model: LeNet) -> SlimLeNet:
         ``model`` up to float rounding (its sums run over fewer terms).
 
     Raises:
-        TypeError: ``model`` is not a LeNet.
+        TypeError: ``model`` is not a LeNet, or is int8 (shrink before quantizing).
         ValueError: a row has all-zero weights but a non-zero bias (it outputs a constant: mask its bias too),
             or a layer has no row left.
 
     Introduced in notebooks/11_shipping_a_pruned_model.ipynb (notebook 08 does it by hand).
     """
+    _require_model(model, "shrink")
+    _refuse_int8(model, "shrink needs the float model", "shrink first, then lenet.quantize_int8(slim)")
     if not isinstance(model, LeNet):
         raise TypeError(f"shrink expects a LeNet (or SlimLeNet), got {type(model).__name__}")
     k1, k2, kf1, kf2 = (_kept_rows(model, name) for name in ("conv1", "conv2", "fc1", "fc2"))
@@ -120,10 +153,20 @@ def quantize_int8(model: nn.Module) -> nn.Module:
 
     Raises:
         ValueError: ``model`` still has pruning hooks: torch cannot deep-copy it, and quantizing it in place
-            would carry the hooks onto the int8 layers. Call :func:`lenet.remove_pruning` first.
+            would carry the hooks onto the int8 layers. Call :func:`lenet.remove_pruning` first. Or a Linear
+            weight is parametrized (lesson 09), which ``quantize_dynamic`` cannot convert.
 
     Introduced in notebooks/11_shipping_a_pruned_model.ipynb.
     """
+    _require_model(model, "quantize_int8")
+    for prefix, module in model.named_modules():
+        if isinstance(module, nn.Linear) and parametrize.is_parametrized(module, "weight"):
+            where = f"model.{prefix}" if prefix else "model"
+            raise ValueError(f"{prefix + '.' if prefix else ''}weight is parametrized (torch.nn.utils.parametrize, "
+                             "lesson 09), and quantize_dynamic cannot convert it (its class is now "
+                             f"{type(module).__name__}). Make it permanent first: parametrize.remove_parametrizations("
+                             f"{where}, 'weight', leave_parametrized=True) (after a torch.ao.pruning sparsifier, "
+                             "lesson 10: sparsifier.squash_mask())")
     if prune.is_pruned(model):
         raise ValueError("the model still has pruning hooks (weight_orig, weight_mask): quantize_dynamic cannot "
                          "deep-copy it; make the pruning permanent with lenet.remove_pruning(model) first")
@@ -146,8 +189,25 @@ def time_rounds(fns: Mapping[str, Callable[[], object]], rounds: int = 31, numbe
     every ~16 ms, it is the wall clock. Compare two entries round by round (:func:`speedups`), not through
     their separate averages.
 
+    Raises:
+        TypeError: ``fns`` is not a dict of functions, or ``rounds`` / ``number`` is not a whole number.
+        ValueError: ``rounds`` or ``number`` is below 1.
+
     Introduced in notebooks/11_shipping_a_pruned_model.ipynb (notebook 08 writes it by hand).
     """
+    if not isinstance(fns, Mapping):
+        raise TypeError(f"time_rounds takes a dict {{name: function}}, such as {{'dense': lambda: model(x)}}, got a "
+                        f"{type(fns).__name__}; the names label the times it returns")
+    for name, fn in fns.items():
+        if isinstance(fn, nn.Module):
+            raise TypeError(f"time_rounds[{name!r}] is a {type(fn).__name__}, not a function of no arguments: wrap "
+                            f"the call with its input, {{{name!r}: lambda: model(x)}}")
+        if not callable(fn):
+            raise TypeError(f"time_rounds[{name!r}] is {type(fn).__name__} {fn!r:.40}, not a function: wrap the call "
+                            "in a lambda, {name: lambda: model(x)}, so that time_rounds can call it again and again")
+    for label, value in (("rounds", rounds), ("number", number)):
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise TypeError(f"{label} must be a whole number >= 1, got {type(value).__name__} {value!r}")
     if rounds < 1 or number < 1:
         raise ValueError(f"rounds and number must be >= 1, got rounds={rounds}, number={number}")
     times: dict[str, list[float]] = {name: [] for name in fns}
@@ -171,6 +231,70 @@ def speedups(times: Mapping[str, Sequence[float]], baseline: str = "dense") -> d
 
     Introduced in notebooks/11_shipping_a_pruned_model.ipynb.
     """
+    if not isinstance(times, Mapping):
+        raise TypeError(f"speedups takes the dict that lenet.time_rounds returns, {{name: [seconds per round]}}, got a "
+                        f"{type(times).__name__}")
     if baseline not in times:
         raise KeyError(f"no {baseline!r} entry to compare with; the entries are {list(times)}")
+    for name, ts in times.items():
+        if len(ts) != len(times[baseline]):
+            raise ValueError(f"{name!r} has {len(ts)} rounds but {baseline!r} has {len(times[baseline])}: speedups "
+                             "compares round by round, so every entry needs one time per round; time them together, "
+                             "interleaved, with lenet.time_rounds")
     return {name: [b / t for b, t in zip(times[baseline], ts)] for name, ts in times.items() if name != baseline}
+
+
+#: How torch 2.13's ONNX exporter warns about torch's own deprecated pytree API (nothing a caller can change).
+ONNX_EXPORT_WARNINGS = ("`isinstance(treespec, LeafSpec)` is deprecated",)
+
+
+def export_onnx(model: nn.Module, path: str | os.PathLike[str]) -> onnx.ModelProto:
+    """Save ``model`` as one ONNX file at ``path`` that takes any batch size, as notebook 11 does by hand.
+
+    ``torch.onnx.export`` with its default (dynamo) exporter, which needs ``onnxscript``: the input is LeNet's
+    ``x``, an example batch of two 1x28x28 images of zeros, with a dynamic batch axis named ``batch``; the
+    weights go inside the file (``external_data=False``: the default writes them to a second file). Then the
+    metadata the exporter records on every node (the Python stack trace that made it, with your machine's
+    paths) is stripped, and ``onnx.checker.check_model`` checks the result before it is saved. Warnings that
+    torch's exporter gives about its own deprecated internals, and its log lines about torchvision, are
+    silenced. ``model`` is not changed.
+
+    Returns:
+        The ``onnx.ModelProto`` written at ``path``.
+
+    Raises:
+        ValueError: ``model`` still has pruning hooks or parametrizations: the file would carry both the
+            weights and the masks and multiply them at every call. Call :func:`lenet.remove_pruning` (or
+            ``parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)``) first.
+
+    Introduced in notebooks/11_shipping_a_pruned_model.ipynb.
+    """
+    import onnx  # imported here: the rest of lenet does not need onnx
+
+    if prune.is_pruned(model):
+        raise ValueError("the model still has pruning hooks: the ONNX file would hold weight_orig and weight_mask "
+                         "and multiply them at every call; make the pruning permanent with "
+                         "lenet.remove_pruning(model) first")
+    if any(parametrize.is_parametrized(m) for m in model.modules()):
+        raise ValueError("the model still has parametrizations: the ONNX file would hold the original weights and "
+                         "the masks; remove them first with parametrize.remove_parametrizations(module, 'weight', "
+                         "leave_parametrized=True) on each parametrized module")
+    device = next(model.parameters()).device
+    example = (torch.zeros(2, 1, 28, 28, device=device),)
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # "torchvision is not installed. Skipping torchvision::nms", and others
+    try:
+        with warnings.catch_warnings():
+            for message in ONNX_EXPORT_WARNINGS:
+                warnings.filterwarnings("ignore", message=re.escape(message))
+            program = torch.onnx.export(model, example, dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+                                        verbose=False)
+    finally:
+        logger.setLevel(level)
+    proto = program.model_proto
+    for node in proto.graph.node:
+        del node.metadata_props[:]
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, os.fspath(path))
+    return proto

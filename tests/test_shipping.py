@@ -139,3 +139,40 @@ def test_the_seed_table_command(capsys, monkeypatch, data):
     out = capsys.readouterr().out
     assert list(table) == [3] and all(0.5 < a <= 1 for a in table[3])
     assert "SlimLeNet(2, 8, 60, 42)" in out and "| 3 | " in out and "int8: min" in out
+
+
+def test_export_onnx_writes_one_checked_file_for_any_batch_and_leaves_the_model_alone(tmp_path, data):
+    import onnx
+    import onnxruntime as ort
+
+    slim = lenet.shrink(lenet.prune_rows(lenet.pretrained()))
+    before = {k: v.clone() for k, v in slim.state_dict().items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's warnings about its own code are silenced, nothing else is raised
+        proto = lenet.export_onnx(slim, tmp_path / "slim.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["slim.onnx"]  # the weights inside, no .data file
+    assert onnx.load(tmp_path / "slim.onnx") == proto
+    onnx.checker.check_model(proto, full_check=True)
+    assert [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim] == ["batch", 1, 28, 28]
+    assert all(len(node.metadata_props) == 0 for node in proto.graph.node)  # no stack traces with this machine's paths
+    assert all(torch.equal(v, before[k]) for k, v in slim.state_dict().items())
+    session = ort.InferenceSession(str(tmp_path / "slim.onnx"), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        for n in (1, 3, 1000):
+            x = data.test_x[:n]
+            logits = torch.from_numpy(session.run(None, {"x": x.numpy()})[0])
+            assert torch.allclose(logits, slim(x), rtol=1e-5, atol=1e-5)
+
+
+def test_export_onnx_refuses_a_model_still_pruned_or_parametrized(tmp_path, model):
+    from torch.ao.pruning import FakeSparsity
+    from torch.nn.utils import parametrize
+
+    prune.l1_unstructured(model.fc1, "weight", amount=0.5)
+    with pytest.raises(ValueError, match=r"pruning hooks.*lenet.remove_pruning\(model\)"):
+        lenet.export_onnx(model, tmp_path / "hooked.onnx")
+    lenet.remove_pruning(model)
+    parametrize.register_parametrization(model.fc2, "weight", FakeSparsity(torch.ones_like(model.fc2.weight)))
+    with pytest.raises(ValueError, match="parametrizations.*remove_parametrizations"):
+        lenet.export_onnx(model, tmp_path / "parametrized.onnx")
+    assert list(tmp_path.iterdir()) == []

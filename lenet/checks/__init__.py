@@ -70,9 +70,9 @@ from .lesson10 import check_10_cubic_level, check_10_next_weight, check_10_plain
 from .lesson11 import (
     check_11_int8_zeros,
     check_11_load_int8,
-    check_11_median_speedup,
+    check_11_per_row_int8,
     check_11_remove_all,
-    check_11_ship,
+    check_11_ship_onnx,
 )
 from .lesson13 import check_13_load_ddp, check_13_prune_to_share, check_13_safe_scores, check_13_silent_pruned
 from .lesson14 import check_14_coupled_layers, check_14_narrow_block, check_14_params_after
@@ -92,7 +92,7 @@ __all__ = [
     "check_08_csr_bytes", "check_08_macs", "check_08_shrink", "check_08_values_and_bits", "check_09_load_masked",
     "check_09_make_plain", "check_09_names", "check_09_two_four", "check_10_cubic_level",
     "check_10_next_weight", "check_10_plain_state", "check_10_two_four_lenet", "check_11_int8_zeros",
-    "check_11_load_int8", "check_11_median_speedup", "check_11_remove_all", "check_11_ship",
+    "check_11_load_int8", "check_11_per_row_int8", "check_11_remove_all", "check_11_ship_onnx",
     "check_13_load_ddp", "check_13_prune_to_share", "check_13_safe_scores", "check_13_silent_pruned",
     "check_14_coupled_layers", "check_14_narrow_block", "check_14_params_after",
 ]
