@@ -330,7 +330,8 @@ def _verify(client: NotebookClient, nb: NotebookNode, index: int, source: str, m
 
 
 def judge(check: Check, cases: list, collected: object) -> tuple[str, str] | None:
-    """The check's verdict on what was collected, in this process: None when it passed, else (ename, evalue)."""
+    """The check's verdict on what was collected, in this process: None when it passed, else (ename, evalue).
+    """
     try:
         check.judge_all(cases, collected)
     except CheckFailed as e:  # NotAttempted too

@@ -9,6 +9,7 @@ import os
 import pickle
 import re
 import secrets
+import warnings
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,7 +20,8 @@ from torch import nn
 from torch.nn.utils import prune
 
 from .device import get_device
-from .model import LeNet
+from .inspection import _refuse_int8
+from .model import LeNet, _require_model
 
 #: The trained weights shipped with the course (made by ``python -m lenet.train --replace-shipped``).
 PRETRAINED_PATH = Path(__file__).with_name("weights") / "lenet_mnist.pt"
@@ -48,7 +50,10 @@ def _replace_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # e.g. a read-only folder, where the file was never made: the first error is the one to report
         raise
     if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX; Windows has no directory fsync)
         fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
@@ -146,6 +151,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         CheckpointError: a missing file or a folder, a damaged or truncated file, a file that
             ``weights_only=True`` refuses, or one that is not a state_dict; the message names the file.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        hint = " (the path comes first, then the model: load_pruned(path, model))" if isinstance(path, nn.Module) else ""
+        raise TypeError(f"expected the path of a checkpoint file, got {type(path).__name__}{hint}")
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file; pass the path of the .pt/.pth file in it")
@@ -153,13 +161,23 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: no such checkpoint file")
     _check_archive(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's own loader of int8 (quantized) tensors uses the deprecated class
+            warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "Weights only load failed" in str(exc):
             raise CheckpointError(_refusal(path, exc)) from None
         raise CheckpointError(f"{path}: not a readable torch checkpoint (corrupt or truncated file?): {_first_line(exc)}") from exc
     except Exception as exc:  # torch.load raises many types on bad bytes (IndexError, RuntimeError, ...)
         raise CheckpointError(f"{path}: not a readable torch checkpoint (corrupt or truncated file?): {_first_line(exc)}") from exc
+    if isinstance(obj, dict):
+        packed = [str(k) for k in obj if str(k).endswith("._packed_params._packed_params")]
+        if packed:
+            raise CheckpointError(
+                f"{path}: holds the state_dict of an int8 (quantize_dynamic) model (keys such as {packed[0]!r}), which "
+                "a float LeNet cannot load. Load it into a model quantized the same way: model = "
+                "lenet.quantize_int8(lenet.SlimLeNet(*widths)) with the widths it was saved with (LeNet's are "
+                "(6, 16, 120, 84)), then model.load_state_dict(torch.load(path, weights_only=True))")
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(_not_a_state_dict(path, obj))
     return obj
@@ -181,6 +199,7 @@ def restore_pruning(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) ->
         TypeError: ``state_dict`` is not a dict (a file name? use :func:`load_pruned`).
         KeyError: a mask names a parameter the model does not have.
     """
+    _require_model(model, "restore_pruning", ", state_dict")
     if not isinstance(state_dict, Mapping):
         hint = f"; to load a file, use lenet.load_pruned({str(state_dict)!r}, model)" if isinstance(state_dict, (str, os.PathLike)) else ""
         raise TypeError(f"restore_pruning expects a state_dict (a dict of tensors), got {type(state_dict).__name__}{hint}")
@@ -210,14 +229,21 @@ def load_pruned(path: str | Path, model: nn.Module | None = None, device: str | 
     If loading fails, ``model`` is left exactly as it was (no mask or hook added, no weight changed).
 
     Raises:
-        TypeError: ``model`` is a class (``LeNet`` instead of ``LeNet()``) or not a module.
-        CheckpointError: missing, damaged or truncated file, or a checkpoint of another architecture.
+        TypeError: ``model`` is a class (``LeNet`` instead of ``LeNet()``), not a module, or an int8 model.
+        RuntimeError / ValueError: ``device`` is unknown or not on this machine (checked before anything is loaded).
+        CheckpointError: missing, damaged or truncated file, a checkpoint of another architecture, or of an
+            int8 model.
     """
     if isinstance(model, type):
         raise TypeError(f"load_pruned needs a model, got the class {model.__name__} itself: write "
                         f"load_pruned(path, {model.__name__}()), or leave model out for a fresh LeNet")
     if model is not None and not isinstance(model, nn.Module):
         raise TypeError(f"load_pruned needs an nn.Module as model, got {type(model).__name__}")
+    if model is not None:
+        _refuse_int8(model, "load_pruned needs a float model",
+                    "pass a float model (lenet.LeNet(), lenet.SlimLeNet(*widths)); an int8 checkpoint loads with "
+                    "model.load_state_dict(torch.load(path, weights_only=True)) into a model quantized the same way")
+    target = get_device(device)  # before anything is loaded: an unavailable device leaves the model untouched
     state = read_state_dict(path)
     model = model if model is not None else LeNet()
     pruned_before = _pruned_tensors(model)
@@ -236,7 +262,7 @@ def load_pruned(path: str | Path, model: nn.Module | None = None, device: str | 
             module._parameters.update((k, params[k]) for k in order_before[module_name])
         model.load_state_dict(values_before)  # load_state_dict copies the keys that fit before it raises
         raise CheckpointError(f"{path}: does not fit {type(model).__name__}: {exc}") from exc
-    model = model.to(get_device(device)).eval()
+    model = model.to(target).eval()
     refresh_pruned(model)
     return model
 
@@ -248,6 +274,7 @@ def refresh_pruned(model: nn.Module) -> None:
     ``weight`` attribute is only recomputed by the forward-pre-hook, at the next forward.
     Calling the hooks by hand makes ``module.weight`` right at once.
     """
+    _require_model(model, "refresh_pruned")
     for module in model.modules():
         for hook in list(module._forward_pre_hooks.values()):
             if isinstance(hook, prune.BasePruningMethod):
@@ -261,7 +288,12 @@ def _check_shipped_weights() -> None:
     if not PRETRAINED_PATH.is_file() or not PRETRAINED_SHA256_PATH.is_file():
         missing = PRETRAINED_PATH if not PRETRAINED_PATH.is_file() else PRETRAINED_SHA256_PATH
         raise CheckpointError(f"{missing}: the shipped file is missing; {restore}")
-    expected = PRETRAINED_SHA256_PATH.read_text(encoding="ascii").split()[0].lower()
+    record = re.match(rb"([0-9a-fA-F]{64})\s", PRETRAINED_SHA256_PATH.read_bytes())
+    if record is None:  # empty, binary or overwritten: not what sha256sum writes
+        raise CheckpointError(f"{PRETRAINED_SHA256_PATH}: the SHA-256 record of the shipped weights is damaged (it "
+                              f"should be one line, '<64 hex digits>  {PRETRAINED_PATH.name}', as sha256sum writes); "
+                              f"{restore}")
+    expected = record.group(1).decode("ascii").lower()
     actual = sha256_of(PRETRAINED_PATH)
     if actual != expected:
         raise CheckpointError(f"{PRETRAINED_PATH}: the shipped weights were changed or damaged (SHA-256 "

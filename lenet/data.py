@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +39,8 @@ class MNIST:
 
     def loaders(self, batch_size: int = 64, seed: int = 0) -> tuple[DataLoader, DataLoader]:
         """Return ``(train_loader, test_loader)``; the train loader shuffles with ``seed``."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {type(batch_size).__name__} {batch_size!r}")
         g = torch.Generator().manual_seed(seed)
         train = DataLoader(TensorDataset(self.train_x, self.train_y), batch_size, shuffle=True, generator=g)
         test = DataLoader(TensorDataset(self.test_x, self.test_y), batch_size=1000)
@@ -72,10 +73,14 @@ def load_mnist(root: str | Path | None = None) -> MNIST:
             others, optionally ``.gz``) for the full 60,000 / 10,000.
 
     Raises:
+        NotADirectoryError: ``root`` is a file (one of the IDX files?), not their folder.
         FileNotFoundError: the folder or one of the IDX files is missing.
         ValueError: an IDX file is not a valid MNIST file, holds no image, or has a label outside 0-9.
     """
     if root is not None:
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"root must be the path of a folder of MNIST IDX files (a str or Path), or None for the "
+                            f"bundled subset; got {type(root).__name__} {root!r:.40}")
         return _load_idx_folder(Path(root))
     raw = np.loadtxt(mnist_5k_path(), delimiter=",", dtype=np.uint8)
     images, labels = raw[:, :-1], raw[:, -1].astype(np.int64)
@@ -112,6 +117,9 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
 
 def _load_idx_folder(root: Path) -> MNIST:
     expected = ", ".join(f"{n}[.gz]" for n in IDX_FILES.values())
+    if root.is_file():
+        raise NotADirectoryError(f"{root} is a file, not a folder: pass the folder that holds the four MNIST IDX "
+                                 f"files, here load_mnist({str(root.parent)!r}); the four: {expected}")
     if not root.is_dir():
         raise FileNotFoundError(f"MNIST folder {root} does not exist; expected it to hold {expected}")
     found: dict[str, Path] = {}

@@ -4,6 +4,9 @@ Introduced in notebooks/01_load_lenet.ipynb.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from numbers import Integral
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -65,6 +68,17 @@ class SlimLeNet(LeNet):
     """
 
     def __init__(self, c1: int = 6, c2: int = 16, f1: int = 120, f2: int = 84) -> None:
+        """Raises TypeError / ValueError: a width is not a whole number of at least 1 (or the four came as one tuple)."""
+        if isinstance(c1, (tuple, list, torch.Size)):
+            raise TypeError(f"SlimLeNet takes the four widths as separate ints: write SlimLeNet(*widths) for the "
+                            f"tuple {tuple(c1)}")
+        for name, width in (("c1", c1), ("c2", c2), ("f1", f1), ("f2", f2)):
+            if isinstance(width, bool) or not isinstance(width, Integral):
+                raise TypeError(f"{name} must be a whole number of at least 1, got {type(width).__name__} {width!r} "
+                                "(a width counts filters or neurons)")
+            if width < 1:
+                raise ValueError(f"{name} must be a whole number of at least 1, got {width}: a layer needs at least "
+                                 "one filter or neuron")
         super().__init__()
         self.conv1 = nn.Conv2d(1, c1, 3)
         self.conv2 = nn.Conv2d(c1, c2, 3)
@@ -78,12 +92,30 @@ class SlimLeNet(LeNet):
         return (self.conv1.out_channels, self.conv2.out_channels, self.fc1.out_features, self.fc2.out_features)
 
 
+def _require_model(model: object, where: str, rest: str = "") -> None:
+    """Raise a TypeError naming the fix unless ``model`` is an ``nn.Module`` instance.
+
+    The usual slips: the class itself (``LeNet`` for ``LeNet()``) and a ``state_dict`` for the model.
+    ``rest`` is how the call goes on after the model in the message, e.g. ``", amount"``.
+    """
+    if isinstance(model, type):
+        raise TypeError(f"{where} needs a model, got the class {model.__name__} itself: write "
+                        f"{where}({model.__name__}(){rest}), or pass a model you built, such as lenet.pretrained()")
+    if isinstance(model, Mapping):
+        raise TypeError(f"{where} needs a model (an nn.Module), got a dict: a state_dict? load it "
+                        "into a model first: lenet.load_pruned(path), or model.load_state_dict(state_dict)")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{where} needs a model (an nn.Module) such as lenet.pretrained(), got "
+                        f"{type(model).__name__} {model!r:.60}")
+
+
 def layer_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
     """Run ``x`` through ``model`` and return ``(layer name, output shape)`` for every leaf layer.
 
     Uses forward hooks, so it works for any model, pruned or not.
     Introduced in notebooks/01_load_lenet.ipynb.
     """
+    _require_model(model, "layer_shapes")
     shapes: list[tuple[str, tuple[int, ...]]] = []
     handles = [
         m.register_forward_hook(lambda mod, inp, out, name=name: shapes.append((name, tuple(out.shape))))

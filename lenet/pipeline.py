@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from .checkpoints import pretrained
 from .data import MNIST, load_mnist
 from .shipping import prune_rows, quantize_int8, shrink
+from .train import MAX_SEED, int_in
 from .training import evaluate, fine_tune
 
 
@@ -33,10 +34,12 @@ def pipeline_accuracies(data: MNIST, seed: int, epochs: int = 10) -> tuple[float
 
 def main(argv: Sequence[str] | None = None) -> dict[int, tuple[float, float]]:
     """``python -m lenet.pipeline [--seeds 0 1 ...] [--epochs 10]``: the seed range quoted in notebook 08."""
-    parser = argparse.ArgumentParser(prog="python -m lenet.pipeline", description=main.__doc__)
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
-    parser.add_argument("--epochs", type=int, default=10)
-    args = parser.parse_args(argv)
+    parser = argparse.ArgumentParser(prog="python -m lenet.pipeline", description=main.__doc__, allow_abbrev=False,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--seeds", type=int_in(0, MAX_SEED), nargs="+", default=list(range(10)),
+                        help="fine-tuning seeds, one row each")
+    parser.add_argument("--epochs", type=int_in(0), default=10, help="fine-tuning epochs per seed (0: none)")
+    args = parser.parse_args(argv)  # every argument is checked here, before the data loads
     data = load_mnist()
     start, n = time.time(), len(data.test_y)
     dense = evaluate(pretrained("cpu"), data)

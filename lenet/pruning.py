@@ -9,9 +9,10 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 from torch import nn
-from torch.nn.utils import prune
+from torch.nn.utils import parametrize, prune
 
-from .inspection import prunable_parameters
+from .inspection import _refuse_int8, prunable_parameters
+from .model import _require_model
 
 #: Unstructured methods by name, as ``prune.global_unstructured`` wants them.
 METHODS = {"l1": prune.L1Unstructured, "random": prune.RandomUnstructured}
@@ -51,7 +52,11 @@ def prune_model(model: nn.Module, amount: float | int, method: str = "l1", scope
 
     Raises:
         ValueError / TypeError: unknown method or scope, or a bad amount (see :func:`entries_to_prune`).
+        TypeError: ``model`` is not a model (the class ``LeNet`` for ``LeNet()``), or it is int8.
     """
+    _require_model(model, "prune_model", ", amount")
+    _refuse_int8(model, "prune_model cannot prune this model",
+                "prune the float model first, then lenet.remove_pruning(model) and lenet.quantize_int8(model)")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
     if scope not in ("local", "global"):
@@ -83,11 +88,32 @@ def remove_pruning(model: nn.Module) -> list[str]:
         The qualified names removed, in module order, e.g. ``["fc1.weight", "fc1.bias"]``; ``[]`` when
         nothing was pruned.
 
+    Raises:
+        ValueError: a tensor is parametrized (``torch.nn.utils.parametrize``, lesson 09), which is the other
+            mechanism: the message names it and the call that makes it permanent. Nothing is removed then.
+
     Introduced in notebooks/11_shipping_a_pruned_model.ipynb.
     """
+    _require_model(model, "remove_pruning")
+    parametrized = [(prefix, name) for prefix, module in model.named_modules() if parametrize.is_parametrized(module)
+                    for name in module.parametrizations]
+    if parametrized:
+        prefix, name = parametrized[0]
+        where = ", ".join(f"{p}.{n}" if p else n for p, n in parametrized)
+        raise ValueError(
+            f"remove_pruning found a parametrization on {where} (torch.nn.utils.parametrize, lesson 09), the other "
+            "mechanism, which it does not remove: it removes torch.nn.utils.prune's hooks only, and nothing was "
+            f"changed. Make it permanent first: parametrize.remove_parametrizations({_path(prefix)}, {name!r}, "
+            "leave_parametrized=True) for each (after a torch.ao.pruning sparsifier, lesson 10: "
+            "sparsifier.squash_mask()), then call remove_pruning(model) again")
     found = [(prefix, module, hook._tensor_name)
              for prefix, module in model.named_modules()
              for hook in module._forward_pre_hooks.values() if isinstance(hook, prune.BasePruningMethod)]
     for _, module, name in found:
         prune.remove(module, name)
     return [f"{prefix}.{name}" if prefix else name for prefix, _, name in found]
+
+
+def _path(prefix: str) -> str:
+    """How a learner's code names the submodule ``prefix``: ``model.fc1``, or ``model`` for the model itself."""
+    return f"model.{prefix}" if prefix else "model"

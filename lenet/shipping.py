@@ -13,13 +13,16 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from numbers import Integral
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize, prune
 
-from .model import LeNet, SlimLeNet
+from .inspection import _refuse_int8
+from .model import LeNet, SlimLeNet, _require_model
+from .pruning import entries_to_prune
 from .training import single_thread
 
 if TYPE_CHECKING:  # onnx is imported only by export_onnx
@@ -40,8 +43,30 @@ def prune_rows(model: nn.Module, cuts: Mapping[str, int] = CUTS) -> nn.Module:
     the ``k`` filters (conv) or neurons (linear) of smallest L2 norm, and ``prune.custom_from_mask`` masks
     their biases too, so that a cut row outputs exactly 0 and :func:`shrink` can delete it.
 
+    Raises:
+        TypeError / ValueError: ``model`` is not a float model, ``cuts`` is not a dict, names a layer the model
+            does not have or cuts more rows than a layer has. Every cut is checked before anything is pruned.
+
     Introduced in notebooks/11_shipping_a_pruned_model.ipynb (notebook 08 does it by hand).
     """
+    _require_model(model, "prune_rows")
+    _refuse_int8(model, "prune_rows needs the float model",
+                "prune_rows and lenet.shrink first, then lenet.quantize_int8(slim)")
+    if not isinstance(cuts, Mapping):
+        raise TypeError(f"cuts must be a dict {{layer name: rows to cut}} such as {{'conv1': 4}}, got a "
+                        f"{type(cuts).__name__}; dict(cuts) turns a list of pairs into one")
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    for name, amount in cuts.items():
+        if name not in layers:
+            raise ValueError(f"cuts names {name!r}, which {type(model).__name__} does not have; its layers: "
+                             f"{', '.join(layers)}")
+        mask = getattr(layers[name], "weight_mask", None)  # cut again: torch counts the rows still unpruned
+        rows = int(mask.flatten(1).any(dim=1).sum()) if mask is not None else layers[name].weight.shape[0]
+        try:
+            entries_to_prune(amount, rows)
+        except (TypeError, ValueError) as exc:
+            again = "" if mask is None else f" ({name} was pruned before: {rows} rows are still unpruned)"
+            raise type(exc)(f"cuts[{name!r}]: {exc}{again}") from None
     for name, amount in cuts.items():
         module = model.get_submodule(name)
         prune.ln_structured(module, "weight", amount=amount, n=2, dim=0)
@@ -88,12 +113,14 @@ def shrink(model: LeNet) -> SlimLeNet:
         ``model`` up to float rounding (its sums run over fewer terms).
 
     Raises:
-        TypeError: ``model`` is not a LeNet.
+        TypeError: ``model`` is not a LeNet, or is int8 (shrink before quantizing).
         ValueError: a row has all-zero weights but a non-zero bias (it outputs a constant: mask its bias too),
             or a layer has no row left.
 
     Introduced in notebooks/11_shipping_a_pruned_model.ipynb (notebook 08 does it by hand).
     """
+    _require_model(model, "shrink")
+    _refuse_int8(model, "shrink needs the float model", "shrink first, then lenet.quantize_int8(slim)")
     if not isinstance(model, LeNet):
         raise TypeError(f"shrink expects a LeNet (or SlimLeNet), got {type(model).__name__}")
     k1, k2, kf1, kf2 = (_kept_rows(model, name) for name in ("conv1", "conv2", "fc1", "fc2"))
@@ -126,10 +153,20 @@ def quantize_int8(model: nn.Module) -> nn.Module:
 
     Raises:
         ValueError: ``model`` still has pruning hooks: torch cannot deep-copy it, and quantizing it in place
-            would carry the hooks onto the int8 layers. Call :func:`lenet.remove_pruning` first.
+            would carry the hooks onto the int8 layers. Call :func:`lenet.remove_pruning` first. Or a Linear
+            weight is parametrized (lesson 09), which ``quantize_dynamic`` cannot convert.
 
     Introduced in notebooks/11_shipping_a_pruned_model.ipynb.
     """
+    _require_model(model, "quantize_int8")
+    for prefix, module in model.named_modules():
+        if isinstance(module, nn.Linear) and parametrize.is_parametrized(module, "weight"):
+            where = f"model.{prefix}" if prefix else "model"
+            raise ValueError(f"{prefix + '.' if prefix else ''}weight is parametrized (torch.nn.utils.parametrize, "
+                             "lesson 09), and quantize_dynamic cannot convert it (its class is now "
+                             f"{type(module).__name__}). Make it permanent first: parametrize.remove_parametrizations("
+                             f"{where}, 'weight', leave_parametrized=True) (after a torch.ao.pruning sparsifier, "
+                             "lesson 10: sparsifier.squash_mask())")
     if prune.is_pruned(model):
         raise ValueError("the model still has pruning hooks (weight_orig, weight_mask): quantize_dynamic cannot "
                          "deep-copy it; make the pruning permanent with lenet.remove_pruning(model) first")
@@ -152,8 +189,25 @@ def time_rounds(fns: Mapping[str, Callable[[], object]], rounds: int = 31, numbe
     every ~16 ms, it is the wall clock. Compare two entries round by round (:func:`speedups`), not through
     their separate averages.
 
+    Raises:
+        TypeError: ``fns`` is not a dict of functions, or ``rounds`` / ``number`` is not a whole number.
+        ValueError: ``rounds`` or ``number`` is below 1.
+
     Introduced in notebooks/11_shipping_a_pruned_model.ipynb (notebook 08 writes it by hand).
     """
+    if not isinstance(fns, Mapping):
+        raise TypeError(f"time_rounds takes a dict {{name: function}}, such as {{'dense': lambda: model(x)}}, got a "
+                        f"{type(fns).__name__}; the names label the times it returns")
+    for name, fn in fns.items():
+        if isinstance(fn, nn.Module):
+            raise TypeError(f"time_rounds[{name!r}] is a {type(fn).__name__}, not a function of no arguments: wrap "
+                            f"the call with its input, {{{name!r}: lambda: model(x)}}")
+        if not callable(fn):
+            raise TypeError(f"time_rounds[{name!r}] is {type(fn).__name__} {fn!r:.40}, not a function: wrap the call "
+                            "in a lambda, {name: lambda: model(x)}, so that time_rounds can call it again and again")
+    for label, value in (("rounds", rounds), ("number", number)):
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise TypeError(f"{label} must be a whole number >= 1, got {type(value).__name__} {value!r}")
     if rounds < 1 or number < 1:
         raise ValueError(f"rounds and number must be >= 1, got rounds={rounds}, number={number}")
     times: dict[str, list[float]] = {name: [] for name in fns}
@@ -177,8 +231,16 @@ def speedups(times: Mapping[str, Sequence[float]], baseline: str = "dense") -> d
 
     Introduced in notebooks/11_shipping_a_pruned_model.ipynb.
     """
+    if not isinstance(times, Mapping):
+        raise TypeError(f"speedups takes the dict that lenet.time_rounds returns, {{name: [seconds per round]}}, got a "
+                        f"{type(times).__name__}")
     if baseline not in times:
         raise KeyError(f"no {baseline!r} entry to compare with; the entries are {list(times)}")
+    for name, ts in times.items():
+        if len(ts) != len(times[baseline]):
+            raise ValueError(f"{name!r} has {len(ts)} rounds but {baseline!r} has {len(times[baseline])}: speedups "
+                             "compares round by round, so every entry needs one time per round; time them together, "
+                             "interleaved, with lenet.time_rounds")
     return {name: [b / t for b, t in zip(times[baseline], ts)] for name, ts in times.items() if name != baseline}
 
 

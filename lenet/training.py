@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import MNIST
+from .model import _require_model
 
 
 def seed_everything(seed: int = 0) -> None:
@@ -64,6 +65,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.
         TypeError: ``x`` is not a tensor.
         ValueError: ``x`` holds no image, or ``batch_size`` < 1.
     """
+    _require_model(model, "predict", ", x")
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"predict expects a torch.Tensor of images (N, 1, 28, 28), got a {type(x).__name__}; "
                         "convert it with torch.as_tensor(x, dtype=torch.float32)")
@@ -78,6 +80,11 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.
 
 def evaluate(model: nn.Module, data: MNIST, split: str = "test") -> float:
     """Accuracy of ``model`` on the ``"test"`` (default) or ``"train"`` split, a float in [0, 1]."""
+    _require_model(model, "evaluate", ", data")
+    if not all(hasattr(data, name) for name in ("test_x", "test_y", "train_x", "train_y")):
+        raise TypeError(f"evaluate needs the data as lenet.load_mnist() returns it (an MNIST), got "
+                        f"{type(data).__name__} {data!r:.40}; the split is the third argument: evaluate(model, data, "
+                        "split='test')")
     if split not in ("test", "train"):
         raise ValueError(f"split must be 'test' or 'train', got {split!r}")
     x, y = (data.test_x, data.test_y) if split == "test" else (data.train_x, data.train_y)

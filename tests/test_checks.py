@@ -589,6 +589,148 @@ def test_lesson_02_judges_the_classes_the_exercise_notebook_gives():
     assert list(namespace["Block"]().state_dict()) == list(lesson02.Block().state_dict())
 
 
+# -------------------------------------------- issue 24: careless answers to lessons 03, 04, 07 and 08
+
+def _l1_mask_from_values(t, amount):
+    """Zero the k smallest of a copy of |t|, then `!= 0`: extra zeros where t already holds zeros."""
+    k = lenet.entries_to_prune(amount, t.numel())
+    magnitudes = t.abs().flatten()
+    magnitudes[torch.topk(magnitudes, k, largest=False).indices] = 0
+    return (magnitudes != 0).float().reshape(t.shape)
+
+
+def _l1_mask_truncating(t, amount):
+    k = amount if isinstance(amount, int) else int(amount * t.numel())
+    mask = torch.ones_like(t)
+    mask.view(-1)[torch.topk(t.abs().flatten(), k, largest=False).indices] = 0
+    return mask
+
+
+def _l1_mask_in_place(t, amount):
+    scores = t.abs_().flatten()
+    mask = torch.ones_like(t)
+    mask.view(-1)[torch.topk(scores, lenet.entries_to_prune(amount, t.numel()), largest=False).indices] = 0
+    return mask
+
+
+def _again_mask_in_place(weight, old_mask, amount):
+    kept = old_mask == 1
+    scores = weight[kept].abs()
+    partial = torch.ones_like(scores)
+    partial[torch.topk(scores, lenet.entries_to_prune(amount, scores.numel()), largest=False).indices] = 0
+    old_mask[kept] = partial
+    return old_mask
+
+
+def _train_step(clear: str | None):
+    def train_step(model, x, y, weight_decay=0.0):
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=weight_decay)
+        if clear == "optimizer":
+            opt.zero_grad()
+        elif clear == "model":
+            model.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return train_step
+
+
+def _moved_and_leaked(model, x, y, weight_decay):
+    pruned = model.fc1.weight_mask == 0
+    before = model.fc1.weight_orig.detach().clone()
+    _train_step("optimizer")(model, x, y, weight_decay)
+    return (int((model.fc1.weight_orig[pruned] != before[pruned]).sum()),
+            int(torch.count_nonzero((model.fc1.weight_orig * model.fc1.weight_mask)[pruned])))
+
+
+def _shrink_by_deepcopy(conv, nxt):
+    import copy
+    return copy.deepcopy(conv), copy.deepcopy(nxt)
+
+
+@pytest.mark.parametrize("case", ["zeros", "truncation", "in place", "old_mask in place", "no zero_grad",
+                                  "percentages", "deepcopy"])
+def test_the_careless_wrong_answers_fail_with_a_hint_that_names_the_cause(case, data):
+    fn, args, message = {
+        "zeros": (checks.check_03_l1_mask, (_l1_mask_from_values,),
+                  r"prunes 3 entries, expected 2\.\nHint: this t already holds 3 zeros, and torch prunes only k = "
+                  r"round\(0.25 \* 8\) = round\(2\) = 2 .*not with `!= 0` on values you zeroed"),
+        "truncation": (checks.check_03_l1_mask, (_l1_mask_truncating,),
+                       r"l1_mask\(a random \(6, 1, 3, 3\) tensor, 0.35\)` prunes 18 entries, expected 19\.\nHint: prune "
+                       r"exactly k = round\(0.35 \* 54\) = round\(18.9\) = 19 \(exercise 1: Python's `round`, half to "
+                       r"even; `int` would truncate\)"),
+        "in place": (checks.check_03_l1_mask, (_l1_mask_in_place,),
+                     r"changed its argument t in place: in a module, t would be the layer's own weight\.\nHint: work "
+                     r"on a copy: `t.abs\(\)` \(not `t.abs_\(\)`\)"),
+        "old_mask in place": (checks.check_04_again_mask, (_again_mask_in_place,),
+                              r"changed its argument old_mask in place\. In a module, old_mask is the layer's own "
+                              r"`weight_mask` buffer.*\nHint: start from a copy, `mask = old_mask.clone\(\)`"),
+        "no zero_grad": (checks.check_07_training_step, (_train_step(None), _moved_and_leaked, None, None),
+                         r"after train_step\(<the lesson's model \(80% global L1\), called twice: .*\nHint: train_step "
+                         r"is called 2 times on the same model here, and each call must be one step on its own batch: "
+                         r"gradients add up in `.grad`"),
+        "percentages": (checks.check_07_per_layer_amounts,
+                        ({"conv1": 0, "conv2": 30, "fc1": 87, "fc2": 85, "fc3": 30}, data),
+                        r"your amounts prune 232 of 59,838 weights.*\nHint: an int amount is a count of weights, not a "
+                        r"percentage: amounts\['fc1'\] = 87 prunes 87 of fc1's 48,000 weights, not 87%\. Write a "
+                        r"fraction as a float: 0.87\."),
+        "deepcopy": (checks.check_08_shrink, (_shrink_by_deepcopy,),
+                     r"raised RuntimeError from `copy.deepcopy`: Only Tensors created explicitly by the user \(graph "
+                     r"leaves\) support the deepcopy protocol\. A pruned layer's `weight` is a plain attribute that "
+                     r"the pruning hook computed with autograd on.*\(lesson 04, 'why deepcopy fails'\)"),
+    }[case]
+    e = failure(fn, *args)
+    assert type(e) is CheckFailed and re.search(message, str(e)), str(e)
+
+
+def test_right_but_unusual_answers_pass(capsys):
+    """model.zero_grad() instead of opt.zero_grad(); 08-1 counted with the FlopCounterMode its hint names."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def count(module, x):
+        with FlopCounterMode(display=False) as counter:
+            module(x)
+        return counter.get_total_flops() // 2
+
+    checks.check_07_training_step(_train_step("model"), _moved_and_leaked, None, None)
+    checks.check_08_macs(lambda conv, h, w: count(conv, torch.zeros(1, conv.in_channels, h, w)),
+                         lambda linear: count(linear, torch.zeros(1, linear.in_features)),
+                         lambda model: count(model, torch.zeros(1, 1, 28, 28)))
+    assert [line.split(" passed")[0] for line in capsys.readouterr().out.splitlines()] == ["Exercise 3", "Exercise 1"]
+
+
+@pytest.mark.parametrize("lesson", ["03_random_unstructured", "04_under_the_hood", "07_accuracy_and_sparsity",
+                                    "08_does_pruning_compress"])
+def test_the_checks_of_lessons_03_04_07_08_pass_the_solutions_and_leave_the_random_generator_alone(lesson, capsys):
+    from course.execute import code_cells, run_in_process
+
+    import copy
+    import warnings
+
+    namespace: dict = {}
+    root = Path(__file__).resolve().parents[1]
+    passed = 0
+    options = copy.copy(torch._tensor_str.PRINT_OPTS)  # the setup cells set print options and warning filters
+    with warnings.catch_warnings():
+        passed = _run_checks(code_cells(root / "solutions" / f"{lesson}.ipynb"), namespace, run_in_process)
+    torch._tensor_str.PRINT_OPTS = options
+    assert capsys.readouterr().out.count(" passed: ") == passed == 5
+
+
+def _run_checks(cells, namespace, run_in_process) -> int:
+    """Run a solution notebook's cells here; around each check cell, the global random generator must not move."""
+    passed = 0
+    for cell in cells:
+        if not cell.source.startswith("checks.check_"):
+            run_in_process(cell, namespace)
+            continue
+        torch.manual_seed(7)
+        before = torch.random.get_rng_state()
+        run_in_process(cell, namespace, quiet=False)
+        assert torch.equal(torch.random.get_rng_state(), before), cell.source
+        passed += 1
+    return passed
+
+
 # --------------------------------------- lessons 05 and 06: answers that cheat fail, in the notebook and the grader
 
 def graded(check, *answers, seed: int = 2024) -> None:

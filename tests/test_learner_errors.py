@@ -2,6 +2,7 @@
 import gzip
 import random
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -144,3 +145,211 @@ def test_gzipped_idx_still_reads(tmp_path):
 def test_global_sparsity_without_prunable_layers():
     with pytest.raises(ValueError, match="Sequential has no Conv2d or Linear layer"):
         lenet.global_sparsity(nn.Sequential(nn.ReLU(), nn.Flatten()))
+
+
+# --- issue 24: a careless learner loses nothing and gets nothing silently wrong ---
+
+def _int8(model: nn.Module) -> nn.Module:
+    return lenet.quantize_int8(model)
+
+
+def _pruned_90_int8() -> tuple[nn.Module, nn.Module]:
+    """(the float LeNet pruned 90% globally and made permanent, its int8 copy)."""
+    model = lenet.prune_model(lenet.pretrained(), 0.9, scope="global")
+    lenet.remove_pruning(model)
+    return model, _int8(model)
+
+
+def test_int8_linear_layers_are_measured_through_their_weight():
+    model, q = _pruned_90_int8()
+    assert lenet.global_sparsity(model) == pytest.approx(0.9, abs=1e-4)
+    # the int8 model computes with weight().dequantize(): its zeros are the float zeros and the weights that
+    # rounded to 0 (symmetric qint8: 0.0 stays exactly 0)
+    int8_zeros = sum(int((getattr(q, n).weight().int_repr() == 0).sum()) for n in ("fc1", "fc2", "fc3"))
+    conv_zeros = sum(int((getattr(q, n).weight == 0).sum()) for n in ("conv1", "conv2"))
+    assert lenet.global_sparsity(q) == pytest.approx((int8_zeros + conv_zeros) / 59_838)
+    assert lenet.global_sparsity(q) >= lenet.global_sparsity(model)  # was 0.447: the Linear layers were skipped
+    layers = lenet.layer_sparsity(q)
+    assert list(layers) == ["conv1", "conv2", "fc1", "fc2", "fc3"]
+    assert layers["fc1"] == pytest.approx(float((q.fc1.weight().int_repr() == 0).float().mean()))
+    nonzero = sum(int(torch.count_nonzero(getattr(q, n).weight().int_repr()))
+                  + int(torch.count_nonzero(getattr(q, n).bias())) for n in ("fc1", "fc2", "fc3"))
+    nonzero += sum(int(torch.count_nonzero(p)) for n in ("conv1", "conv2") for p in getattr(q, n).parameters())
+    assert lenet.count_nonzero(q) == nonzero  # was 530: the conv layers only
+
+
+def test_pruning_helpers_refuse_an_int8_model_before_pruning_anything():
+    q = _int8(lenet.pretrained())
+    for call in (lambda: lenet.prune_model(q, 0.9), lambda: lenet.prune_model(q, 0.9, scope="global"),
+                 lambda: lenet.prunable_parameters(q)):
+        with pytest.raises(TypeError, match=r"fc1, fc2, fc3 are int8 \(quantize_dynamic\) layers.*prune the float "
+                                            r"model first, then lenet.remove_pruning\(model\) and lenet.quantize_int8"):
+            call()
+    assert not prune.is_pruned(q)  # the convs were not pruned either
+
+
+@pytest.mark.parametrize("fn, name", [(lenet.prune_model, "prune_model"), (lenet.remove_pruning, "remove_pruning"),
+                                      (lenet.global_sparsity, "global_sparsity"), (lenet.shrink, "shrink"),
+                                      (lenet.prune_rows, "prune_rows"), (lenet.quantize_int8, "quantize_int8"),
+                                      (lenet.count_nonzero, "count_nonzero"), (lenet.layer_sparsity, "layer_sparsity")])
+def test_the_class_instead_of_a_model(fn, name):
+    args = (0.5,) if fn is lenet.prune_model else ()
+    with pytest.raises(TypeError, match=f"{name} needs a model, got the class LeNet itself: write "
+                                        f"{name}\\(LeNet\\(\\)"):
+        fn(lenet.LeNet, *args)
+
+
+def test_a_state_dict_instead_of_a_model():
+    with pytest.raises(TypeError, match=r"global_sparsity needs a model \(an nn.Module\), got a dict: a state_dict\? "
+                                        r"load it into a model first"):
+        lenet.global_sparsity(lenet.LeNet().state_dict())
+
+
+def test_shrink_and_prune_rows_refuse_an_int8_model():
+    q = _int8(lenet.pretrained())
+    with pytest.raises(TypeError, match=r"shrink needs the float model: fc1, fc2, fc3 are int8 \(quantize_dynamic\) "
+                                        r"layers.*shrink first, then lenet.quantize_int8"):
+        lenet.shrink(q)
+    with pytest.raises(TypeError, match=r"prune_rows needs the float model: fc1, fc2, fc3 are int8"):
+        lenet.prune_rows(q)
+    assert not prune.is_pruned(q)
+
+
+def test_load_pruned_refuses_an_int8_model_and_explains_an_int8_checkpoint(tmp_path):
+    torch.save(lenet.LeNet().state_dict(), tmp_path / "float.pt")
+    q = _int8(lenet.pretrained())
+    before = {k: v for k, v in q.state_dict().items()}
+    with pytest.raises(TypeError, match=r"load_pruned needs a float model: fc1, fc2, fc3 are int8 \(quantize_dynamic\) "
+                                        r"layers"):
+        lenet.load_pruned(tmp_path / "float.pt", q)
+    assert list(q.state_dict()) == list(before)
+    torch.save(q.state_dict(), tmp_path / "int8.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "TypedStorage is deprecated" is not shown either
+        with pytest.raises(lenet.CheckpointError, match=r"int8.pt: holds the state_dict of an int8 \(quantize_dynamic\) "
+                           r"model \(keys such as 'fc1._packed_params._packed_params'\), which a float LeNet cannot "
+                           r"load.*lenet.quantize_int8\(lenet.SlimLeNet\(\*widths\)\).*load_state_dict"):
+            lenet.load_pruned(tmp_path / "int8.pt")
+
+
+def test_load_pruned_resolves_the_device_before_touching_the_model(tmp_path, monkeypatch):
+    other = lenet.LeNet()
+    prune.l1_unstructured(other.fc1, "weight", amount=0.5)
+    torch.save(other.state_dict(), tmp_path / "pruned.pt")
+    monkeypatch.setitem(lenet.device._AVAILABLE, "cuda", lambda: False)  # a machine without a GPU
+    model = lenet.pretrained()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(RuntimeError, match="device 'cuda' was requested but is not available"):
+        lenet.load_pruned(tmp_path / "pruned.pt", model, device="cuda")
+    assert not prune.is_pruned(model) and list(model.state_dict()) == list(before)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+
+
+def _parametrized() -> nn.Module:
+    from torch.nn.utils import parametrize
+
+    class Mask(nn.Module):
+        def __init__(self, mask):
+            super().__init__()
+            self.register_buffer("mask", mask)
+
+        def forward(self, w):
+            return w * self.mask
+
+    model = lenet.pretrained()
+    parametrize.register_parametrization(model.fc1, "weight", Mask((torch.rand(120, 400) > 0.5).float()))
+    return model
+
+
+def test_remove_pruning_names_a_parametrization_and_how_to_remove_it():
+    model = _parametrized()
+    prune.l1_unstructured(model.conv1, "weight", amount=0.5)
+    with pytest.raises(ValueError, match=r"remove_pruning found a parametrization on fc1.weight \(torch.nn.utils."
+                                         r"parametrize, lesson 09\).*parametrize.remove_parametrizations\(model.fc1, "
+                                         r"'weight', leave_parametrized=True\).*sparsifier.squash_mask\(\)"):
+        lenet.remove_pruning(model)
+    assert prune.is_pruned(model)  # nothing was done half-way
+
+
+def test_quantize_int8_refuses_a_parametrized_model_clearly():
+    with pytest.raises(ValueError, match=r"fc1.weight is parametrized.*quantize_dynamic cannot convert it.*"
+                                         r"parametrize.remove_parametrizations\(model.fc1, 'weight', leave_parametrized=True\)"):
+        lenet.quantize_int8(_parametrized())
+
+
+def test_speedups_refuses_rounds_of_unequal_length():
+    with pytest.raises(ValueError, match=r"'slim' has 2 rounds but 'dense' has 3: speedups compares round by round.*"
+                                         r"lenet.time_rounds"):
+        lenet.speedups({"dense": [1.0, 2.0, 3.0], "slim": [1.0, 2.0]})
+
+
+@pytest.mark.parametrize("cuts, error, message", [
+    ([("conv1", 4)], TypeError, r"cuts must be a dict \{layer name: rows to cut\} such as \{'conv1': 4\}, got a list; "
+                                r"dict\(cuts\) turns a list of pairs into one"),
+    ({"conv3": 4}, ValueError, r"cuts names 'conv3', which LeNet does not have; its layers: conv1, conv2, fc1, fc2, fc3"),
+    ({"conv1": 7}, ValueError, r"cuts\['conv1'\]: amount=7 is a count of entries to prune, but the tensor has 6"),
+    ({"conv1": 4, "fc1": "60"}, TypeError, r"cuts\['fc1'\]: amount must be a float in \[0, 1\] or an int count"),
+])
+def test_prune_rows_checks_every_cut_before_pruning(cuts, error, message):
+    model = lenet.pretrained()
+    with pytest.raises(error, match=message):
+        lenet.prune_rows(model, cuts=cuts)
+    assert not prune.is_pruned(model)
+
+
+@pytest.mark.parametrize("widths, message", [
+    (((2, 8, 60, 42),), r"SlimLeNet takes the four widths as separate ints: write SlimLeNet\(\*widths\) for the tuple "
+                        r"\(2, 8, 60, 42\)"),
+    ((0, 8, 60, 42), r"c1 must be a whole number of at least 1, got 0"),
+    ((2, 8.0, 60, 42), r"c2 must be a whole number of at least 1, got float 8.0"),
+    ((2, 8, 60, True), r"f2 must be a whole number of at least 1, got bool True"),
+])
+def test_slim_lenet_checks_its_widths(widths, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        lenet.SlimLeNet(*widths)
+
+
+@pytest.mark.parametrize("args, kwargs, message", [
+    (([lambda: 0],), {}, r"time_rounds takes a dict \{name: function\}, such as \{'dense': lambda: model\(x\)\}, got a list"),
+    (({"a": lambda: 0},), {"rounds": "3"}, r"rounds must be a whole number >= 1, got str '3'"),
+    (({"a": lambda: 0},), {"number": 2.5}, r"number must be a whole number >= 1, got float 2.5"),
+    (({"a": 3},), {}, r"time_rounds\['a'\] is int 3, not a function: wrap the call in a lambda"),
+])
+def test_time_rounds_checks_its_arguments(args, kwargs, message):
+    with pytest.raises(TypeError, match=message):
+        lenet.time_rounds(*args, **kwargs)
+
+
+def test_load_mnist_given_a_file(tmp_path):
+    _mnist_folder(tmp_path)
+    path = tmp_path / IDX_FILES["train_images"]
+    with pytest.raises(NotADirectoryError, match=f"{path} is a file, not a folder: pass the folder that holds the four "
+                                                 f"MNIST IDX files, here load_mnist\\('{tmp_path}'\\)"):
+        lenet.load_mnist(path)
+
+
+def _twice_cut() -> nn.Module:
+    return lenet.prune_rows(lenet.pretrained())
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda m, d: lenet.sparsity(m.conv1), TypeError, r"sparsity takes a tensor, got a Conv2d: pass its weight, "
+                                                      r"sparsity\(module.weight\), or use lenet.layer_sparsity"),
+    (lambda m, d: lenet.time_rounds({"dense": m}), TypeError, r"time_rounds\['dense'\] is a LeNet, not a function of "
+                                                               r"no arguments: wrap the call with its input"),
+    (lambda m, d: lenet.speedups([1.0, 2.0]), TypeError, r"speedups takes the dict that lenet.time_rounds returns"),
+    (lambda m, d: lenet.load_pruned(m), TypeError, r"expected the path of a checkpoint file, got LeNet \(the path comes "
+                                                   r"first, then the model: load_pruned\(path, model\)\)"),
+    (lambda m, d: lenet.load_mnist(3), TypeError, r"root must be the path of a folder of MNIST IDX files"),
+    (lambda m, d: d.loaders("64"), ValueError, r"batch_size must be a positive int, got str '64'"),
+    (lambda m, d: lenet.evaluate(lenet.LeNet, d), TypeError, r"evaluate needs a model, got the class LeNet itself: "
+                                                             r"write evaluate\(LeNet\(\), data\)"),
+    (lambda m, d: lenet.evaluate(m, "test"), TypeError, r"evaluate needs the data as lenet.load_mnist\(\) returns it "
+                                                        r"\(an MNIST\), got str 'test'"),
+    (lambda m, d: lenet.prune_rows(_twice_cut()), ValueError, r"cuts\['conv1'\]: amount=4 is a count of entries to "
+                                                              r"prune, but the tensor has 2.*\(conv1 was pruned before: 2 "
+                                                              r"rows are still unpruned\)"),
+])
+def test_other_careless_calls_name_the_cause_and_the_fix(model, data, call, error, message):
+    with pytest.raises(error, match=message):
+        call(model, data)

@@ -460,3 +460,145 @@ def test_weights_only_refusal_is_explained_safely(tmp_path):
     assert "weights_only=False" not in msg and "set to `False`" not in msg and "\x1b" not in msg
     assert "model.state_dict()" in msg and "torch.serialization.safe_globals" in msg
     assert info.value.__cause__ is None and info.value.__suppress_context__  # torch's advice is not chained in
+
+
+# --- issue 24: nothing lost ---
+
+@pytest.mark.parametrize("record", [b"", b"\xff\xfe garbage\n", b"not-a-hash  lenet_mnist.pt\n"])
+def test_a_damaged_sha256_record_gives_the_clear_error(tmp_path, monkeypatch, record):
+    (tmp_path / "lenet_mnist.pt.sha256").write_bytes(record)
+    monkeypatch.setattr(lenet.checkpoints, "PRETRAINED_SHA256_PATH", tmp_path / "lenet_mnist.pt.sha256")
+    with pytest.raises(lenet.CheckpointError, match=r"lenet_mnist.pt.sha256: the SHA-256 record of the shipped weights "
+                       r"is damaged \(it should be one line, '<64 hex digits>  lenet_mnist.pt', as sha256sum writes\); "
+                       r"restore them with `git checkout -- lenet/weights/`"):
+        lenet.pretrained()
+
+
+def _refused_before_training(monkeypatch, capsys, argv):
+    import lenet.train as cli
+    monkeypatch.setattr(cli, "train", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(cli, "load_mnist", lambda *a, **k: pytest.fail("data loaded"))
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    return " ".join(capsys.readouterr().err.split())
+
+
+@pytest.mark.parametrize("name", ["lenet_mnist.pt.sha256", "other.pt", "notes.txt"])
+def test_train_cli_protects_the_whole_shipped_weights_folder(monkeypatch, capsys, name):
+    err = _refused_before_training(monkeypatch, capsys, ["--out", str(PRETRAINED_PATH.with_name(name))])
+    assert (f"--out {PRETRAINED_PATH.with_name(name)} is inside {PRETRAINED_PATH.parent}, the shipped weights that "
+            "every lesson loads and their SHA-256 record; write elsewhere (the default is lenet_mnist.pt in the "
+            "current folder), or use --replace-shipped to replace the weights on purpose") in err
+
+
+def test_train_cli_refuses_seeds_numpy_cannot_take(monkeypatch, capsys):
+    err = _refused_before_training(monkeypatch, capsys, ["--seed", "4294967296"])
+    assert "argument --seed: must be at most 4294967295, got 4294967296" in err
+
+
+def test_train_cli_refuses_a_folder_it_cannot_write_to_before_training(monkeypatch, capsys, tmp_path):
+    import errno
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)  # how the CLI probes the folder
+    err = _refused_before_training(monkeypatch, capsys, ["--out", str(tmp_path / "sub" / "w.pt")])
+    assert (f"--out {tmp_path / 'sub' / 'w.pt'}: cannot write in {tmp_path} (Read-only file system); choose a folder "
+            "you can write to") in err
+
+
+@pytest.mark.parametrize("content", [b'{\n "cells": []\n}\n', b"", b"PK\x03\x04 a zip that is not a checkpoint"])
+def test_train_cli_refuses_to_overwrite_a_file_that_is_not_a_checkpoint(monkeypatch, capsys, tmp_path, content):
+    notes = tmp_path / "notes.ipynb"
+    notes.write_bytes(content)
+    err = _refused_before_training(monkeypatch, capsys, ["--out", str(notes)])
+    assert (f"--out {notes} exists and is not a torch checkpoint: training would replace it. Choose another name, or "
+            "add --force to overwrite it") in err
+    assert notes.read_bytes() == content
+
+
+def test_train_cli_overwrites_a_checkpoint_or_with_force(tmp_path, monkeypatch, capsys):
+    import lenet.train as cli
+    saved = []
+    monkeypatch.setattr(cli, "train", lambda *a, **k: [0.0])
+    monkeypatch.setattr(cli, "save_state_dict", lambda state, path: saved.append(path))
+    torch.save(lenet.LeNet().state_dict(), tmp_path / "old.pt")
+    (tmp_path / "notes.ipynb").write_text("{}")
+    cli.main(["--epochs", "1", "--quiet", "--out", str(tmp_path / "old.pt")])
+    cli.main(["--epochs", "1", "--quiet", "--out", str(tmp_path / "notes.ipynb"), "--force"])
+    assert saved == [tmp_path / "old.pt", tmp_path / "notes.ipynb"]
+
+
+def test_a_failed_save_keeps_the_trained_model_and_says_where(tmp_path, monkeypatch, capsys):
+    import errno
+    import tempfile
+
+    import lenet.train as cli
+
+    real_save = cli.save_state_dict
+
+    def full_disk(state, path):
+        if path == tmp_path / "w.pt":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(state, path)
+
+    monkeypatch.setattr(cli, "train", lambda *a, **k: [0.0])
+    monkeypatch.setattr(cli, "save_state_dict", full_disk)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "rescue"))
+    (tmp_path / "rescue").mkdir()
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--epochs", "1", "--quiet", "--seed", "3", "--out", str(tmp_path / "w.pt")])
+    rescued = tmp_path / "rescue" / "lenet_mnist-seed3.pt"
+    assert str(info.value.code) == (f"could not write {tmp_path / 'w.pt'} (No space left on device). The trained model "
+                                    f"was saved to {rescued} instead: move it where you want it.")
+    assert set(lenet.load_pruned(rescued).state_dict()) == set(lenet.LeNet().state_dict())
+
+
+def test_a_failed_write_raises_its_own_error_not_the_cleanups(tmp_path, monkeypatch):
+    import errno
+    import pathlib
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(lenet.checkpoints, "open", read_only, raising=False)  # the temporary file cannot be made...
+    monkeypatch.setattr(pathlib.Path, "unlink", read_only)  # ...nor removed
+    with pytest.raises(OSError) as info:
+        lenet.checkpoints.save_state_dict(lenet.LeNet(), tmp_path / "w.pt")
+    assert info.value.errno == errno.EROFS and info.value.__context__ is None  # one error, not two chained
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "-1"], "argument --epochs: must be at least 0, got -1"),
+    (["--seeds", "1", "-3"], "argument --seeds: must be at least 0, got -3"),
+    (["--seeds", "4294967296"], "argument --seeds: must be at most 4294967295, got 4294967296"),
+    (["--epoch", "3"], "unrecognized arguments: --epoch 3"),
+])
+def test_pipeline_refuses_bad_arguments_before_loading_data(monkeypatch, capsys, argv, message):
+    from lenet import pipeline
+    monkeypatch.setattr(pipeline, "load_mnist", lambda *a, **k: pytest.fail("data loaded"))
+    with pytest.raises(SystemExit) as exit_info:
+        pipeline.main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def _bwrap_works() -> bool:
+    import shutil
+    if shutil.which("bwrap") is None:
+        return False
+    return subprocess.run(["bwrap", "--dev-bind", "/", "/", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _bwrap_works(), reason="needs bubblewrap to mount a folder read-only")
+def test_train_cli_on_a_real_read_only_folder_stops_before_training(tmp_path):
+    import os
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(PRETRAINED_PATH.parents[2]))
+    res = subprocess.run(["bwrap", "--dev-bind", "/", "/", "--ro-bind", str(ro), str(ro), sys.executable, "-m",
+                          "lenet.train", "--out", str(ro / "w.pt")], env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and f"cannot write in {ro} (Read-only file system)" in res.stderr
+    assert "test accuracy" not in res.stdout and "Traceback" not in res.stderr

@@ -74,6 +74,13 @@ from .lesson11 import (
     check_11_remove_all,
     check_11_ship_onnx,
 )
+from .lesson12 import (
+    check_12_imp_schedule,
+    check_12_pruned_per_round,
+    check_12_rewind,
+    check_12_ticket_bytes,
+    check_12_weights_at_step,
+)
 from .lesson13 import check_13_load_ddp, check_13_prune_to_share, check_13_safe_scores, check_13_silent_pruned
 from .lesson14 import check_14_coupled_layers, check_14_narrow_block, check_14_params_after
 
@@ -93,6 +100,8 @@ __all__ = [
     "check_09_make_plain", "check_09_names", "check_09_two_four", "check_10_cubic_level",
     "check_10_next_weight", "check_10_plain_state", "check_10_two_four_lenet", "check_11_int8_zeros",
     "check_11_load_int8", "check_11_per_row_int8", "check_11_remove_all", "check_11_ship_onnx",
-    "check_13_load_ddp", "check_13_prune_to_share", "check_13_safe_scores", "check_13_silent_pruned",
+    "check_12_imp_schedule", "check_12_pruned_per_round", "check_12_rewind", "check_12_ticket_bytes",
+    "check_12_weights_at_step", "check_13_load_ddp", "check_13_prune_to_share", "check_13_safe_scores",
+    "check_13_silent_pruned",
     "check_14_coupled_layers", "check_14_narrow_block", "check_14_params_after",
 ]

@@ -37,6 +37,7 @@ from typing import Any, NoReturn
 import torch
 from torch import nn
 
+from ..training import single_thread
 from .plain import Opaque, Raised, Uncaught, plain, transfer
 
 #: Longest rendering of a value inside a hint (longer ones are cut with "...").
@@ -132,6 +133,7 @@ class Check:
     ``checks.check_NN_what(answer, ...)``: there the cases come from a fixed seed and each is collected and
     judged in turn, in the learner's process. A grader instead draws the cases from a secret seed, runs
     :meth:`collect_all` in the learner's kernel and :meth:`judge_all` in its own process (course/grade.py).
+    Both ways run on one math thread, so that float sums come out in the same order in both processes.
     """
 
     #: The seed of the cases in a notebook's check cell (a grader draws a secret one each time it grades).
@@ -161,9 +163,10 @@ class Check:
         """The notebook's check cell: collect and judge each case here, print ``Exercise N passed: ...``."""
         __tracebackhide__ = True
         try:
-            for case in self.cases(torch.Generator().manual_seed(self.NOTEBOOK_SEED)):
-                # both go through the same round trip as in a grader: the same data, the same verdict
-                self.judge(transfer(case), transfer(self.collect(transfer(case), *answers)))
+            with single_thread():  # as collect_all and judge_all: float sums in the same order everywhere
+                for case in self.cases(torch.Generator().manual_seed(self.NOTEBOOK_SEED)):
+                    # both go through the same round trip as in a grader: the same data, the same verdict
+                    self.judge(transfer(case), transfer(self.collect(transfer(case), *answers)))
         except CheckFailed as e:
             # a fresh exception: its traceback starts here, so nothing inside the check shows
             raise type(e)(f"Exercise {self.exercise}: {e}") from None
@@ -174,12 +177,13 @@ class Check:
     def collect_all(self, cases: Sequence[Any], answers: Sequence[Any]) -> list[Any]:
         """In the learner's kernel: plain data for each case, up to and including the first that raised."""
         collected: list[Any] = []
-        for case in cases:
-            try:
-                collected.append(plain(self.collect(case, *answers)))
-            except Exception as e:  # noqa: BLE001 - judged at home: an error, a failure or "not attempted"
-                collected.append(plain(Uncaught.of(e)))
-                break
+        with single_thread():
+            for case in cases:
+                try:
+                    collected.append(plain(self.collect(case, *answers)))
+                except Exception as e:  # noqa: BLE001 - judged at home: an error, a failure or "not attempted"
+                    collected.append(plain(Uncaught.of(e)))
+                    break
         return collected
 
     def judge_all(self, cases: Sequence[Any], collected: object) -> None:
@@ -192,10 +196,11 @@ class Check:
         if not isinstance(collected, list) or not 1 <= len(collected) <= len(cases):
             raise Tampered(f"expected a list of at most {len(cases)} results, found {show(collected)}")
         try:
-            for case, got in zip(cases, collected):
-                if isinstance(got, Uncaught):
-                    _raise_again(got)
-                self.judge(case, got)
+            with single_thread():
+                for case, got in zip(cases, collected):
+                    if isinstance(got, Uncaught):
+                        _raise_again(got)
+                    self.judge(case, got)
         except CheckFailed as e:
             raise type(e)(f"Exercise {self.exercise}: {e}") from None
         if len(collected) < len(cases):
