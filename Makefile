@@ -13,7 +13,7 @@ TORCH_PIN       := $(shell sed -n 's/^torch==//p' requirements.txt)
 # JupyterLab opens the course root on the landing page, with the course's settings (no news prompt).
 LAB_CONFIG := $(CURDIR)/jupyter-config
 
-.PHONY: lab test test-portable venv exercises execute clean
+.PHONY: lab lab-zh test test-portable venv exercises translate execute clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,13 @@ lab: $(STAMP)
 	JUPYTER_CONFIG_PATH="$(LAB_CONFIG)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" $(VENV)/bin/jupyter lab \
 	  $(if $(filter 0,$(shell id -u)),--allow-root) --ServerApp.root_dir="$(CURDIR)" START_HERE.md
 
+# The Chinese edition (zh-CN/): JupyterLab on its landing page, with JupyterLab's own interface in Chinese
+# (jupyter-config/zh-CN/ sets the locale of the zh-CN language pack, which requirements.txt installs).
+lab-zh: $(STAMP)
+	JUPYTER_CONFIG_PATH="$(LAB_CONFIG)/zh-CN:$(LAB_CONFIG)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	  $(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) --ServerApp.root_dir="$(CURDIR)" \
+	  zh-CN/START_HERE.md
+
 # Math threads are set in one place, course/execute.py (the root conftest.py applies it).
 test: $(STAMP)
 	$(PY) -m pytest
@@ -44,6 +51,11 @@ test-portable: $(STAMP)
 # Write exercises/ from solutions/ (the single source); tests fail while exercises/ is stale.
 exercises: $(STAMP)
 	$(PY) -m course.exercises
+
+# Bring the Chinese edition in step after an English change: code cells and outputs copied from the English
+# notebooks, zh-CN/exercises/ rewritten; it lists the Chinese cells to translate again (docs/authoring.md).
+translate: $(STAMP)
+	$(PY) -m course.translate
 
 # Re-run every lesson, solution and teaching notebook in place (one math thread), refreshing its stored outputs.
 execute: $(STAMP)

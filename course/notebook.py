@@ -24,7 +24,8 @@ import nbformat
 from nbformat import NotebookNode
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-HEADING = re.compile(r"^###\s+Exercise\s+(\d+)\s*:\s*(.*?)\s*$", re.MULTILINE)
+#: ``### Exercise N: title``, or in the Chinese edition ``### 练习 N：title`` (a full-width colon too).
+HEADING = re.compile(r"^###\s+(?:Exercise\s+|练习\s*)(\d+)\s*[:：]\s*(.*?)\s*$", re.MULTILINE)
 SECTION = re.compile(r"^#{1,2}\s", re.MULTILINE)
 CHECK_CALL = re.compile(r"\bchecks\.(\w+)\s*\(")
 #: The tag of a raw cell holding a wrong answer for the solution block of the code cell above it.

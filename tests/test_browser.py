@@ -2,8 +2,8 @@
 
 One JupyterLab server serves a copy of the course (lessons, exercises, solutions, the teacher's live
 demo, the landing page) with the course's settings from `jupyter-config/`, so the originals stay untouched.
-The tests open the landing page and an exercise from it, run lesson 01 and look at the result, and run the
-live demo and work its controls as a teacher would.
+The tests open the landing page and an exercise from it, run lesson 01 and its Chinese twin (zh-CN/) and look
+at the result, and run the live demo and work its controls as a teacher would.
 
 Needs Debian's chromium (/usr/bin/chromium) and Playwright for Python (only its driver: the
 browser Playwright would download is not used). `.ci/run` installs both; elsewhere the tests are
@@ -26,7 +26,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LANDING = "START_HERE.md"
-COURSE = ["notebooks", "exercises", "solutions", "teaching", "docs", LANDING, "README.md"]  # what a learner browses
+COURSE = ["notebooks", "exercises", "solutions", "teaching", "docs", LANDING, "README.md",  # what a learner browses
+          "zh-CN", "README.zh-CN.md"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(os.environ.get("COURSE_ARTIFACTS", Path(tempfile.gettempdir()) / "course-artifacts"))
 HOW = "install it with `apt-get install chromium` and `pip install playwright` (no `playwright install` needed)"
@@ -122,28 +123,17 @@ def test_landing_page_opens_an_exercise_and_nothing_asks_about_news(lab, browser
     assert not any(NEWS_PROMPT in t for t in toasts), toasts
 
 
-def test_lesson_01_runs_in_jupyterlab_in_chromium(lab, browser):
+@pytest.mark.parametrize("path, title", [("notebooks/01_load_lenet.ipynb", "Load the trained LeNet"),
+                                         ("zh-CN/notebooks/01_load_lenet.ipynb", "载入训练好的 LeNet")],
+                         ids=["english", "chinese"])
+def test_lesson_01_runs_in_jupyterlab_in_chromium(lab, browser, path, title):
+    """Lesson 01 runs top to bottom in the browser, and so does its Chinese twin (issue 23)."""
     base, token = lab
-    shot = ARTIFACTS / "01_load_lenet.png"
+    shot = ARTIFACTS / path.replace("/", "_").replace(".ipynb", ".png")
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{base}/lab/workspaces/lesson01/tree/notebooks/01_load_lenet.ipynb?reset&token={token}")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    page.wait_for_function("() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-                           " return w && w.context && w.context.path === 'notebooks/01_load_lenet.ipynb'"
-                           " && w.sessionContext && w.sessionContext.session; }", timeout=60_000)
-    page.evaluate("""async () => {
-        const panel = window.jupyterapp.shell.currentWidget;
-        await panel.sessionContext.ready;
-        await window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs');
-        await window.jupyterapp.commands.execute('notebook:run-all-cells');
-    }""")
-    # every code cell has an execution count and the kernel is idle again
-    page.wait_for_function("""() => {
-        const nb = window.jupyterapp.shell.currentWidget;
-        const cells = nb.content.widgets.filter(c => c.model.type === 'code');
-        return nb.sessionContext.session.kernel.status === 'idle'
-            && cells.every(c => c.model.executionCount !== null);
-    }""", timeout=180_000)
+    page.goto(f"{base}/lab/workspaces/lesson01-{len(path)}/tree/{path}?reset&token={token}")
+    _run_all(page, path)
+    heading = page.locator(".jp-Notebook .jp-RenderedMarkdown h1").first.inner_text()
     n_code = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets"
                            ".filter(c => c.model.type === 'code').length")
     errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
@@ -155,6 +145,7 @@ def test_lesson_01_runs_in_jupyterlab_in_chromium(lab, browser):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(shot), full_page=False)
     page.close()
+    assert title in heading, heading
     assert n_code >= 8
     assert error_text == [], f"cells showed errors or warnings: {error_text}"
     assert all(w > 100 for w in widths), f"an image did not load: natural widths {widths}"

@@ -42,6 +42,17 @@ def test_make_lab_uses_the_course_settings_that_turn_off_news_and_update_checks(
     assert server["LabApp"] == {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"}
 
 
+@needs_make
+def test_make_lab_zh_opens_the_chinese_landing_page_with_jupyterlab_in_chinese(tmp_path):
+    lab = _make_n("lab-zh", tmp_path=tmp_path)
+    assert f'JUPYTER_CONFIG_PATH="{ROOT}/jupyter-config/zh-CN:{ROOT}/jupyter-config' in lab
+    assert lab.split()[-1] == "zh-CN/START_HERE.md" and (ROOT / "zh-CN/START_HERE.md").is_file()
+    overrides = json.loads((ROOT / "jupyter-config/zh-CN/labconfig/default_setting_overrides.json").read_text())
+    assert overrides == {"@jupyterlab/translation-extension:plugin": {"locale": "zh_CN"}}
+    pins = (ROOT / "requirements.txt").read_text()
+    assert "jupyterlab-language-pack-zh-cn==" in pins
+
+
 def test_landing_page_links_every_lesson_exercise_and_solution():
     text = (ROOT / "START_HERE.md").read_text(encoding="utf-8")
     links = set(re.findall(r"\]\(([^)#]+)\)", text))
