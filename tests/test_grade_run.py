@@ -119,7 +119,7 @@ def test_a_worker_killed_or_stopped_costs_one_row(course, tmp_path):
 
 
 def test_a_run_past_its_deadline_ends_with_what_was_graded(course, tmp_path):
-    """A hanging notebook and one after it, with --deadline 30: the run ends at the deadline (not after the
+    """A hanging notebook and one after it, with --deadline 10: the run ends at the deadline (not after the
     hanging notebook's --timeout of 300 s) with the table and the files, and exit status 2."""
     room = tmp_path / "room"
     room.mkdir()
@@ -127,7 +127,7 @@ def test_a_run_past_its_deadline_ends_with_what_was_graded(course, tmp_path):
     nbformat.write(solved(), room / f"b-{STEM}.ipynb")
     start = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "lenet.grade", str(room), "--jobs", "1", "--timeout", "300",
-                             "--deadline", "30", "--course", str(course), "--json", str(tmp_path / "marks.json"),
+                             "--deadline", "10", "--course", str(course), "--json", str(tmp_path / "marks.json"),
                              *MODE_ARGS], capture_output=True, text=True, timeout=250)
     assert result.returncode == 2 and time.monotonic() - start < 200, result.stderr
     records = json.loads((tmp_path / "marks.json").read_text())
