@@ -3,7 +3,8 @@
 One JupyterLab server serves a copy of the course (lessons, exercises, solutions, the teacher's live
 demo, the landing page) with the course's settings from `jupyter-config/`, so the originals stay untouched.
 The tests open the landing page and an exercise from it, run lesson 01 and its Chinese twin (zh-CN/) and look
-at the result, and run the live demo and work its controls as a teacher would.
+at the result, open the Chinese landing page as `make lab-zh` does (a second server, JupyterLab's menus in
+Chinese), and run the live demo and work its controls as a teacher would.
 
 Needs Debian's chromium (/usr/bin/chromium) and Playwright for Python (only its driver: the
 browser Playwright would download is not used). `.ci/run` installs both; elsewhere the tests are
@@ -44,10 +45,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """Base URL and token of a JupyterLab started like `make lab`, on a copy of the course."""
-    tmp = tmp_path_factory.mktemp("lab")
+def _serve(tmp: Path, config_path: str, landing: str):
+    """Start JupyterLab like `make lab` (or `make lab-zh`) on a copy of the course; yield its URL and token."""
     course = tmp / "course"
     for name in COURSE:
         src = ROOT / name
@@ -55,11 +54,11 @@ def lab(tmp_path_factory):
     port, token = _free_port(), "course-browser-test"
     # As `make lab`: the course's settings on JUPYTER_CONFIG_PATH, the course root as root, the landing page
     # to open. Only the user's own config (~/.jupyter) is swapped for an empty folder, so it cannot interfere.
-    env = dict(os.environ, JUPYTER_CONFIG_PATH=str(ROOT / "jupyter-config"), JUPYTER_CONFIG_DIR=str(tmp / "config"),
+    env = dict(os.environ, JUPYTER_CONFIG_PATH=config_path, JUPYTER_CONFIG_DIR=str(tmp / "config"),
                JUPYTER_RUNTIME_DIR=str(tmp / "runtime"))
     log = open(tmp / "lab.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={course}", str(course / LANDING),
+        [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={course}", str(course / landing),
          "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}", f"--ServerApp.token={token}",
          "--LabApp.expose_app_in_browser=True", "--ServerApp.disable_check_xsrf=True"],
         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=course)
@@ -81,6 +80,19 @@ def lab(tmp_path_factory):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """Base URL and token of a JupyterLab started like `make lab`, on a copy of the course."""
+    yield from _serve(tmp_path_factory.mktemp("lab"), str(ROOT / "jupyter-config"), LANDING)
+
+
+@pytest.fixture(scope="module")
+def lab_zh(tmp_path_factory):
+    """The same, started like `make lab-zh`: the Chinese landing page, the zh-CN settings layered first."""
+    config = f"{ROOT / 'jupyter-config' / 'zh-CN'}{os.pathsep}{ROOT / 'jupyter-config'}"
+    yield from _serve(tmp_path_factory.mktemp("lab-zh"), config, "zh-CN/START_HERE.md")
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +135,33 @@ def test_landing_page_opens_an_exercise_and_nothing_asks_about_news(lab, browser
     assert not any(NEWS_PROMPT in t for t in toasts), toasts
 
 
+def test_make_lab_zh_shows_the_chinese_landing_page_in_jupyterlab_in_chinese(lab_zh, browser):
+    """`make lab-zh`: JupyterLab's own menus come from the zh-CN language pack, the landing page is Chinese and
+    its links open the Chinese exercises; the English settings (no news prompt) still apply beneath."""
+    base, token = lab_zh
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{base}/lab/workspaces/zh/tree/zh-CN/START_HERE.md?reset&token={token}")
+    link = page.locator(".jp-RenderedMarkdown a", has_text="练习 03")
+    link.wait_for(timeout=60_000)
+    menus = page.locator(".lm-MenuBar-itemLabel").all_inner_texts()
+    settings = page.evaluate("""async () => {
+        const s = window.jupyterapp.serviceManager.settings;
+        const t = await s.fetch('@jupyterlab/translation-extension:plugin');
+        const n = await s.fetch('@jupyterlab/apputils-extension:notification');
+        return [t.settings.locale ?? t.schema.properties.locale.default,
+                n.settings.fetchNews ?? n.schema.properties.fetchNews.default]; }""")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "zh-CN_START_HERE.png"))
+    link.click()
+    page.wait_for_function("() => { const w = window.jupyterapp.shell.currentWidget;"
+                           " return w && w.context && w.context.path === 'zh-CN/exercises/03_random_unstructured.ipynb'"
+                           " && w.content && w.content.widgets.length > 0; }", timeout=60_000)
+    page.locator(".jp-Notebook .jp-RenderedMarkdown h3", has_text="练习 1").first.wait_for(timeout=30_000)
+    page.close()
+    assert settings == ["zh_CN", "false"], settings
+    assert "文件" in menus and "File" not in menus, menus
+
+
 @pytest.mark.parametrize("path, title", [("notebooks/01_load_lenet.ipynb", "Load the trained LeNet"),
                                          ("zh-CN/notebooks/01_load_lenet.ipynb", "载入训练好的 LeNet")],
                          ids=["english", "chinese"])
@@ -132,8 +171,10 @@ def test_lesson_01_runs_in_jupyterlab_in_chromium(lab, browser, path, title):
     shot = ARTIFACTS / path.replace("/", "_").replace(".ipynb", ".png")
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{base}/lab/workspaces/lesson01-{len(path)}/tree/{path}?reset&token={token}")
+    h1 = page.locator(".jp-Notebook .jp-RenderedMarkdown h1").first
+    h1.wait_for(timeout=60_000)  # read before running: a long notebook renders only the cells in view
+    heading = h1.inner_text()
     _run_all(page, path)
-    heading = page.locator(".jp-Notebook .jp-RenderedMarkdown h1").first.inner_text()
     n_code = page.evaluate("() => window.jupyterapp.shell.currentWidget.content.widgets"
                            ".filter(c => c.model.type === 'code').length")
     errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
