@@ -6,6 +6,7 @@ the text, and a translated cell records the hash of the English it translates (c
 """
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -183,6 +184,15 @@ def test_check_mode_reports_edited_code_extra_cells_and_a_stale_page_and_writes_
     assert "START_HERE.md: stale" in out and path.read_bytes() == before
 
 
+def test_a_chinese_notebook_whose_english_one_is_gone_is_reported_and_kept(course):
+    tr.run(course)
+    (course / "notebooks" / "02_next.ipynb").rename(course / "notebooks" / "02_renamed.ipynb")
+    lines = [line for r in tr.run(course) for line in r.lines()]
+    assert f"{tr.ZH}/notebooks/02_next.ipynb: has no English notebook notebooks/02_next.ipynb (renamed? move it; " \
+           "removed? delete it)" in lines
+    assert (course / tr.ZH / "notebooks" / "02_next.ipynb").is_file()
+
+
 def test_lint_names_lost_code_numbers_headings_and_links(course):
     tr.run(course)
     where = course / tr.ZH / "notebooks" / "01_x.ipynb"
@@ -197,20 +207,20 @@ def test_lint_names_lost_code_numbers_headings_and_links(course):
     assert warnings[-1].endswith("an English page (the Chinese one is in zh-CN/)")
 
 
-def test_the_command_line_exports_and_imports(course, tmp_path):
+def test_the_command_line_exports_and_imports(course, capsys, monkeypatch):
     tr.run(course)
-    env = {"PYTHONPATH": str(ROOT)}
-    code = ("import sys; from pathlib import Path; from course import translate; "
-            f"sys.exit(translate.main(sys.argv[1:], root=Path({str(course)!r})))")
-    run = lambda *args, **kw: subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                                             env=env, timeout=60, **kw)
-    exported = run("--export", str(course / tr.ZH / "notebooks" / "01_x.ipynb"))
-    assert exported.returncode == 0 and "<!-- cell m2 (untranslated, en_sha256: " in exported.stdout
-    done = exported.stdout.replace("# Title\n\nPrune `conv1` by 30%.", "# 标题\n\n对 `conv1` 剪枝 30%。")
-    result = run("--import", "-", input=done.replace("## Next", "## 下一步"))
-    assert result.returncode == 0, result.stderr
-    assert "1 cells translated" not in result.stdout and "2 cells translated" in result.stdout
+    assert tr.main(["--export", str(course / tr.ZH / "notebooks" / "01_x.ipynb")], root=course) == 0
+    exported = capsys.readouterr().out
+    assert "<!-- cell m2 (untranslated, en_sha256: " in exported
+    done = exported.replace("# Title\n\nPrune `conv1` by 30%.", "# 标题\n\n对 `conv1` 剪枝 30%。")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(done.replace("## Next", "## 下一步")))
+    assert tr.main(["--import", "-"], root=course) == 0
+    out = capsys.readouterr()
+    assert "2 cells translated" in out.out and out.err == ""
     assert read(course / tr.ZH / "notebooks" / "01_x.ipynb").cells[0].metadata[tr.KEY] == \
         {"en_sha256": tr.digest("# Title\n\nPrune `conv1` by 30%.")}
-    bad = run("--import", "-", input="no header\n")
-    assert bad.returncode == 2 and "the first line must be" in bad.stderr
+    assert tr.main(["--check"], root=course) == 1  # 02_next.ipynb is still untranslated; 01_x.ipynb is done
+    assert "01_x" not in capsys.readouterr().out
+    monkeypatch.setattr(sys, "stdin", io.StringIO("no header\n"))
+    assert tr.main(["--import", "-"], root=course) == 2
+    assert "the first line must be" in capsys.readouterr().err
