@@ -238,42 +238,6 @@ def _run_train(args, cwd, pythonpath):
                           capture_output=True, text=True, timeout=180)
 
 
-def test_stop_ends_training_between_batches_with_the_weights_of_an_uninterrupted_run(data):
-    small = _small(data, 512)  # 8 batches of 64 per epoch
-    at_step_11 = {}
-
-    def snapshot(step, model):
-        if step == 11:
-            at_step_11.update({k: v.clone() for k, v in model.state_dict().items()})
-
-    full = lenet.pretrained()
-    lenet.fine_tune(full, small, epochs=2, after_step=lambda step: snapshot(step, full))
-    steps = []
-    stopped = lenet.pretrained()
-    losses = lenet.fine_tune(stopped, small, epochs=2, after_step=steps.append, stop=lambda: len(steps) == 11)
-    assert steps == list(range(1, 12))
-    assert all(torch.equal(stopped.state_dict()[k], at_step_11[k]) for k in at_step_11)
-    assert len(losses) == 2 and not stopped.training  # epoch 1 whole, epoch 2 the mean of its 3 batches
-
-
-def test_stop_before_the_first_batch_changes_nothing(data, model):
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    assert lenet.fine_tune(model, _small(data, 256), epochs=1, stop=lambda: True) == []
-    assert all(torch.equal(model.state_dict()[k], before[k]) for k in before)
-
-
-def test_progress_goes_to_stderr_and_changes_no_weight(data, capfd):
-    small, states = _small(data, 256), []
-    for progress in (True, False):
-        m = lenet.pretrained()
-        lenet.fine_tune(m, small, epochs=2, progress=progress)
-        states.append(m.state_dict())
-        out, err = capfd.readouterr()
-        assert out == ""
-        assert ("epoch 2/2" in err and "8/8" in err) if progress else err == "", err
-    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
-
-
 def test_train_cli_writes_to_the_current_folder_by_default_not_over_the_shipped_weights(tmp_path):
     pkg = _package_copy(tmp_path)
     shipped = pkg / "lenet" / "weights" / "lenet_mnist.pt"
