@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from .device import get_device
-from .inspection import _refuse_int8
+from .inspection import _pruning_hooks, _refuse_int8
 from .model import LeNet, _require_model
 
 #: The trained weights shipped with the course (made by ``python -m lenet.train --replace-shipped``).
@@ -217,8 +217,7 @@ def restore_pruning(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) ->
 
 
 def _pruned_tensors(model: nn.Module) -> set[tuple[str, str]]:
-    return {(name, hook._tensor_name) for name, m in model.named_modules()
-            for hook in m._forward_pre_hooks.values() if isinstance(hook, prune.BasePruningMethod)}
+    return {(name, tensor) for name, _, tensor in _pruning_hooks(model)}
 
 
 def load_pruned(path: str | Path, model: nn.Module | None = None, device: str | torch.device | None = None) -> nn.Module:

@@ -8,6 +8,7 @@ import io
 
 import torch
 from torch import nn
+from torch.nn.utils import prune
 
 from .model import _require_model
 
@@ -28,6 +29,13 @@ def _is_int8(module: nn.Module) -> bool:
 def _int8_layers(model: nn.Module) -> list[str]:
     """Names of the int8 layers of ``model`` (see :func:`_is_int8`), in module order."""
     return [name for name, m in model.named_modules() if _is_int8(m)]
+
+
+def _pruning_hooks(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
+    """``(module name, module, tensor name)`` for every tensor ``model`` holds pruned by ``torch.nn.utils.prune``, in
+    module order: one entry per pruning hook (a tensor pruned twice has one ``PruningContainer``)."""
+    return [(name, module, hook._tensor_name) for name, module in model.named_modules()
+            for hook in module._forward_pre_hooks.values() if isinstance(hook, prune.BasePruningMethod)]
 
 
 def _refuse_int8(model: nn.Module, problem: str, fix: str) -> None:

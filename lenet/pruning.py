@@ -11,7 +11,7 @@ from numbers import Integral, Real
 from torch import nn
 from torch.nn.utils import parametrize, prune
 
-from .inspection import _refuse_int8, prunable_parameters
+from .inspection import _pruning_hooks, _refuse_int8, prunable_parameters
 from .model import _require_model
 
 #: Unstructured methods by name, as ``prune.global_unstructured`` wants them.
@@ -106,9 +106,7 @@ def remove_pruning(model: nn.Module) -> list[str]:
             f"changed. Make it permanent first: parametrize.remove_parametrizations({_path(prefix)}, {name!r}, "
             "leave_parametrized=True) for each (after a torch.ao.pruning sparsifier, lesson 10: "
             "sparsifier.squash_mask()), then call remove_pruning(model) again")
-    found = [(prefix, module, hook._tensor_name)
-             for prefix, module in model.named_modules()
-             for hook in module._forward_pre_hooks.values() if isinstance(hook, prune.BasePruningMethod)]
+    found = _pruning_hooks(model)
     for _, module, name in found:
         prune.remove(module, name)
     return [f"{prefix}.{name}" if prefix else name for prefix, _, name in found]

@@ -20,6 +20,7 @@ from torch.nn.utils import prune
 
 from .. import shipping
 from ..model import SlimLeNet
+from ..inspection import _pruning_hooks
 from ..pruning import remove_pruning
 from ..shipping import prune_rows, quantize_int8, shrink
 from .core import Check, Raised, attempt, by_hand, call, check_equal, exercise, fail, require_answer, show, type_name
@@ -58,8 +59,7 @@ def _pruned_names(model: nn.Module) -> list[str]:
              for p, _ in module.named_parameters(recurse=False) if p.endswith("_orig")]
     names += [f"{m}.{b[:-len('_mask')]}".lstrip(".") for m, module in model.named_modules()
               for b, _ in module.named_buffers(recurse=False) if b.endswith("_mask")]
-    names += [f"{m}.{h._tensor_name}".lstrip(".") for m, module in model.named_modules()
-              for h in module._forward_pre_hooks.values() if isinstance(h, prune.BasePruningMethod)]
+    names += [f"{m}.{tensor}".lstrip(".") for m, _, tensor in _pruning_hooks(model)]
     return sorted(set(names))
 
 

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from ..inspection import _pruning_hooks
 from ..model import LeNet
 from .core import Check, attempt, check_equal, check_mask, exercise, fail, show
 from .plain import Raised
@@ -158,8 +159,7 @@ def _reference_load(state: dict[str, torch.Tensor]) -> nn.Module:
 
 def _pruned_names(model: nn.Module) -> list[str]:
     """``"module.tensor"`` for every tensor ``model`` holds pruned, sorted."""
-    return sorted(f"{name}.{hook._tensor_name}" for name, m in model.named_modules()
-                  for hook in m._forward_pre_hooks.values() if isinstance(hook, prune.BasePruningMethod))
+    return sorted(f"{name}.{tensor}" for name, _, tensor in _pruning_hooks(model))
 
 
 @exercise(2, "load_ddp_checkpoint strips `module.`, restores the pruning and loads strictly, leaving its argument alone")
