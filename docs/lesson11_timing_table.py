@@ -1,17 +1,17 @@
 """The timing spread behind notebooks/11_shipping_a_pruned_model.ipynb: its table, its asserts, its quoted ranges.
 
-    PYTHONPATH=. .venv/bin/python docs/lesson11_timing_table.py [--repeats 24] [--compile 3] [--extra]
+    PYTHONPATH=. .venv/bin/python docs/lesson11_timing_table.py [--repeats 24] [--compile 3] [--extra] [--busy torch]
 
 A timing printed once is one draw of a noisy machine. This script runs the lesson's own code cells once (so it
 measures exactly what the lesson measures), then re-runs the lesson's timing cell ``--repeats`` times: every
-second repetition beside a busy core (a process of this script that spins on a core for that repetition, then
-ends). For every artifact it prints the speed-up against torch's dense model at batch 1 and 256 (each value the
+second repetition beside a busy neighbour (a process of this script that, for that repetition, trains a LeNet on
+two threads as `make test`'s other worker does, or with ``--busy python`` spins on one core). For every artifact it prints the speed-up against torch's dense model at batch 1 and 256 (each value the
 median of the cell's 31 interleaved rounds, on the thread's CPU clock, one thread), as min, median and max over
 the quiet repetitions, the busy ones and all of them, and how many repetitions broke each of the lesson's
 speed asserts. ``--extra`` adds artifacts the lesson does not time, measured in the same rounds: int8 weights
 with the ``DequantizeLinear`` nodes left to run at every call, float16 weights read through ``Cast``, static int8
-in ORT's QOperator format, and the slim float32 and int8-weights files in sessions at ``ORT_ENABLE_EXTENDED``
-(without the x86 layout optimizations, NCHWc, of the default ``ORT_ENABLE_ALL``).
+in ORT's QOperator format, and the slim float32 and int8-weights files in sessions at ONNX Runtime's default
+``ORT_ENABLE_ALL``, which adds the x86 layout rewrites (NCHWc) that the lesson's ``ORT_ENABLE_EXTENDED`` leaves out.
 
 Then it times the lesson's ``torch.compile`` sentence: the first call of ``torch.compile(slim)`` (Inductor, the
 default backend, batch 256), ``--compile`` times in a fresh process with an empty Inductor cache, and once with
@@ -60,6 +60,24 @@ children = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(time.perf_counter() - start, time.process_time() - cpu + children.ru_utime + children.ru_stime)
 """
 
+#: What the busy neighbour of every second repetition runs until it is killed.
+BUSY = {
+    "python": "while True: pass",
+    "torch": """
+import torch, lenet
+model, data = lenet.LeNet(), lenet.load_mnist()
+opt = torch.optim.Adam(model.parameters())
+while True:
+    for i in range(0, 4000, 64):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(data.train_x[i:i + 64]), data.train_y[i:i + 64]).backward()
+        opt.step()
+""",
+}
+#: The neighbour's environment: two math threads, sleeping when idle, as in `make test` (the root conftest.py).
+BUSY_ENV = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "OMP_WAIT_POLICY": "PASSIVE",
+            "PYTHONPATH": str(ROOT)}
+
 
 def lesson_namespace() -> dict:
     """The lesson's globals after running all its code cells once (plots closed, prints swallowed)."""
@@ -101,20 +119,20 @@ def add_extra(ns: dict) -> None:
     extra = {label: session(paths[label]) for label in
              ("ORT int8 weights, unfolded", "ORT float16 weights", "ORT int8 static, QOperator")}
     for label, config in (("ORT slim float32", None), (SHIP, {"session.disable_quant_qdq": "1"})):
-        paths[f"{label}, EXTENDED"] = paths[label]
-        extra[f"{label}, EXTENDED"] = extended(paths[label], config)
+        paths[f"{label}, ALL"] = paths[label]
+        extra[f"{label}, ALL"] = level_all(paths[label], config)
     for label, s in extra.items():
         runners[label] = lambda images, s=s: torch.from_numpy(s.run(None, {"x": images.numpy()})[0])
         ns["accs"][label] = ns["accuracy"](runners[label])
 
 
-def extended(path: str, config: dict[str, str] | None):
-    """The lesson's session, one thread, at ORT_ENABLE_EXTENDED: no layout optimizations."""
+def level_all(path: str, config: dict[str, str] | None):
+    """The lesson's session, one thread, at ONNX Runtime's default level, ORT_ENABLE_ALL: with layout rewrites."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     for key, value in (config or {}).items():
         options.add_session_config_entry(key, value)
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
@@ -143,6 +161,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=24, help="re-runs of the timing cell; every second one busy")
     parser.add_argument("--compile", type=int, default=3, help="cold first calls of torch.compile (0: skip)")
+    parser.add_argument("--busy", choices=sorted(BUSY), default="torch",
+                        help="what the busy neighbour runs: LeNet training steps on 2 threads, as make test's other "
+                             "worker does (torch), or a Python loop that spins on one core (python)")
     parser.add_argument("--extra", action="store_true", help="also time three variants the lesson does not show")
     args = parser.parse_args(argv)
     if args.repeats < 2:
@@ -156,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     speeds: dict[bool, list[dict]] = {False: [], True: []}
     broke = dict.fromkeys(ASSERTS, 0)
     for i in tqdm(range(args.repeats), desc="timing cell", file=sys.stderr):
-        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if i % 2 else None
+        busy = subprocess.Popen([sys.executable, "-c", BUSY[args.busy]], env=BUSY_ENV) if i % 2 else None
         try:
             try:
                 run_in_process(cell, ns)
