@@ -303,7 +303,9 @@ def _verify(client: NotebookClient, nb: NotebookNode, index: int, source: str, m
         os.chmod(cases_path, 0o644)
         code = (f"{_COLLECT_SOURCE}\nverdict = collect({source!r}, {module!r}, {str(cases_path)!r}, "
                 f"{str(out_path)!r})\n")
-        expression = (f"(lambda g: (exec(compile({code!r}, '<course grader>', 'exec'), g), g['verdict'])[-1])"
+        # g.get, not g[...]: where a cell made exec a no-op, an error here would have IPython format a traceback with
+        # imports that exec no longer runs, and the kernel would never reply (the notebook timed out, 0 passed)
+        expression = (f"(lambda g: (exec(compile({code!r}, '<course grader>', 'exec'), g), g.get('verdict'))[-1])"
                       "({'__name__': '__course_collect__'})")
         msg_id = client.kc.execute("", silent=True, store_history=False, user_expressions={"verdict": expression})
         reply = client.wait_for_reply(msg_id, nb.cells[index])
@@ -642,6 +644,7 @@ class Room:
                                      lesson=_stem_in(name))], 0.0
                 return
             ready = multiprocessing.connection.wait([job.conn for job in self.running], timeout=0.25)
+            _check_stop()
             for job in list(self.running):
                 if job.conn in ready:
                     yield job.name, self._finish(job), time.monotonic() - job.started
@@ -708,8 +711,26 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM: the run ends as on Ctrl-C (exit status 143)."""
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise _Terminated()
+#: The signals (SIGINT, SIGTERM) that asked this run to end. Python raises a signal's exception wherever the main
+#: thread is, and where that is a finalizer (multiprocessing closing a pipe, say) it prints "Exception ignored" and
+#: goes on: the room then kept grading until --timeout. So the grading loop also looks here between its waits.
+_asked_to_stop: list[int] = []
+
+
+def _stop_exception(signum: int) -> KeyboardInterrupt:
+    return _Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGINT (Ctrl-C) and SIGTERM (`kill`): remember it, and raise."""
+    _asked_to_stop.append(signum)
+    raise _stop_exception(signum)
+
+
+def _check_stop() -> None:
+    """Raise what an earlier SIGINT or SIGTERM raised, should Python have swallowed it."""
+    if _asked_to_stop:
+        raise _stop_exception(_asked_to_stop[0])
 
 
 def _threads() -> int:
@@ -897,7 +918,9 @@ def main(argv: Sequence[str] | None = None, progress: Callable[[str], None] | No
     deadline = args.deadline or (math.ceil(len(submissions) / jobs) * (limits.timeout + WORKER_SLACK) + 60)
     graded: dict[str, list[Row]] = {}
     interrupted, failed = 0, False
-    previous = signal.signal(signal.SIGTERM, _terminate)  # `kill` ends the run as Ctrl-C does
+    _asked_to_stop.clear()
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends the run as Ctrl-C does
+    previous_sigint = signal.signal(signal.SIGINT, _interrupt)
     start = time.monotonic()
     room = None
     try:
@@ -918,14 +941,14 @@ def main(argv: Sequence[str] | None = None, progress: Callable[[str], None] | No
         say(f"the grader failed: {type(e).__name__}: {one_line(e, 300)}; {len(graded)} of {len(submissions)} "
             "notebooks graded")
     finally:  # from here on the run ends with its table and files, whatever the keyboard says
-        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if room is not None:
             room.close()
         signal.signal(signal.SIGTERM, previous)
     try:
         return _finish(args, mode, limits, rows, submissions, graded, interrupted, failed)
     finally:
-        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGINT, previous_sigint)
 
 
 def _finish(args: argparse.Namespace, mode: sandbox.Mode, limits: Limits, rows: list[Row],

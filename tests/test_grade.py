@@ -189,6 +189,13 @@ def test_after_an_attack_the_learner_still_gets_the_verdicts_of_their_answers(ro
                                       "PermissionError: [Errno 1] Operation not permitted"), rows[0]
 
 
+def test_a_cell_that_makes_exec_a_no_op_is_told_so_at_once_not_at_the_timeout(room):
+    """Had the grader's collection raised in that kernel, IPython's traceback would have imported modules whose code
+    exec no longer runs, and the kernel would never have answered: the notebook timed out after --timeout."""
+    rows = room["rows"]["replaced_exec"]
+    assert all(r["status"] == "error" and "nothing was collected for this check" in r["detail"] for r in rows), rows
+
+
 def test_wrong_answers_still_get_their_hint_after_a_cheat(room):
     for name in ("fake_checks", "patched_functions", "custom_exc", "printed_pass"):
         (first,) = [r for r in room["rows"][name] if r["exercise"] == LABELS[0]]
