@@ -5,8 +5,9 @@
 A timing printed once is one draw of a noisy machine. This script runs the lesson's own code cells once (so it
 measures exactly what the lesson measures), then re-runs the lesson's timing cell ``--repeats`` times: every
 second repetition beside a busy neighbour (a process of this script that, for that repetition, trains a LeNet on
-two threads as `make test`'s other worker does, or with ``--busy python`` spins on one core). For every artifact it prints the speed-up against torch's dense model at batch 1 and 256 (each value the
-median of the cell's 31 interleaved rounds, on the thread's CPU clock, one thread), as min, median and max over
+two threads as `make test`'s other worker does, or with ``--busy python`` spins on one core). For every artifact
+it prints the speed-up against torch's dense model at batch 1 and 256 (each value the median of the cell's 31
+interleaved rounds, on the thread's CPU clock, one thread), as min, median and max over
 the quiet repetitions, the busy ones and all of them, and how many repetitions broke each of the lesson's
 speed asserts. ``--extra`` adds artifacts the lesson does not time, measured in the same rounds: int8 weights
 with the ``DequantizeLinear`` nodes left to run at every call, float16 weights read through ``Cast``, static int8
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--busy", choices=sorted(BUSY), default="torch",
                         help="what the busy neighbour runs: LeNet training steps on 2 threads, as make test's other "
                              "worker does (torch), or a Python loop that spins on one core (python)")
-    parser.add_argument("--extra", action="store_true", help="also time three variants the lesson does not show")
+    parser.add_argument("--extra", action="store_true", help="also time variants the lesson does not show")
     args = parser.parse_args(argv)
     if args.repeats < 2:
         parser.error("--repeats must be at least 2 (one quiet, one beside a busy core)")
