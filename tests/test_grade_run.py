@@ -343,13 +343,15 @@ def test_what_learners_chose_cannot_rewrite_the_table_or_run_in_a_spreadsheet(tm
     assert record["learner"] == "'=SUM(1+1)" and record["notebook"].startswith("'=SUM(")
 
 
-SANDBOX_FACTS = """\
+#: A file the learner's code writes in the sandbox's /tmp (a name no checkout of the course lies at: /tmp/x may).
+TMP_FILE = "/tmp/learner-wrote-this.txt"
+SANDBOX_FACTS = f"""\
 import json, os, socket
-facts = {"uid": os.getuid(), "pids": sorted(int(p) for p in os.listdir('/proc') if p.isdigit()),
+facts = {{"uid": os.getuid(), "pids": sorted(int(p) for p in os.listdir('/proc') if p.isdigit()),
          "cwd": os.getcwd(), "home": os.environ.get("HOME"), "env": sorted(os.environ),
          "root": sorted(os.listdir('/')), "course": sorted(os.listdir(os.path.dirname(os.path.dirname(
-             __import__('lenet').__file__))))}
-for path in ('/tmp/x', 'here.txt', os.path.dirname(__import__('lenet').__file__) + '/x.py', '/etc/x', '/usr/x'):
+             __import__('lenet').__file__))))}}
+for path in ({TMP_FILE!r}, 'here.txt', os.path.dirname(__import__('lenet').__file__) + '/x.py', '/etc/x', '/usr/x'):
     try:
         open(path, 'w').close()
         facts[path] = 'written'
@@ -385,8 +387,8 @@ def test_inside_the_sandbox():
     assert facts["cwd"] == facts["home"] == place.home
     assert "lenet" in facts["course"] and not {"solutions", "course", "tests"} & set(facts["course"])
     assert "HOME" in facts["env"] and not {"USER", "SSH_AUTH_SOCK", "PYTEST_CURRENT_TEST"} & set(facts["env"])
-    assert facts["/tmp/x"] == facts["here.txt"] == "written"
-    assert {facts[p] for p in facts if p.startswith("/") and p != "/tmp/x"} <= {"Read-only file system",
+    assert facts[TMP_FILE] == facts["here.txt"] == "written"
+    assert {facts[p] for p in facts if p.startswith("/") and p != TMP_FILE} <= {"Read-only file system",
                                                                               "Permission denied"}
     assert facts["network"] == "Network is unreachable"
     assert not os.path.exists(place.folder), "released"
