@@ -47,7 +47,19 @@ def kernel_env(threads: int = 1, extra: dict[str, str] | None = None) -> dict[st
 
 class _ErrorsOnly(NotebookClient):
     """A client that keeps only the error outputs of the cells it runs (the grader reads nothing else), so that a
-    notebook printing without end costs the grader no memory."""
+    notebook printing without end costs the grader no memory.
+
+    It notes whether each cell's "idle" status came on the output channel (:attr:`idle_seen`): where it did not,
+    the channel is gone (the grader's sockets drop a message over their size limit, and the connection with it),
+    and :func:`run` stops waiting for it; nbclient would otherwise wait ``iopub_timeout`` (4 s) at every cell.
+    """
+
+    idle_seen = False
+
+    def process_message(self, msg: dict[str, Any], cell: NotebookNode, cell_index: int) -> NotebookNode | None:
+        if msg.get("msg_type") == "status" and msg.get("content", {}).get("execution_state") == "idle":
+            self.idle_seen = True
+        return super().process_message(msg, cell, cell_index)
 
     def output(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
                cell_index: int) -> NotebookNode | None:
@@ -129,7 +141,11 @@ def run(nb: NotebookNode, folder: Path, *, timeout: float = 600, threads: int = 
                 client.timeout = max(1, math.ceil(left))
                 if before_cell is not None and not before_cell(client, index):
                     continue
+                if errors_only:
+                    client.idle_seen = False
                 client.execute_cell(cell, index)
+                if errors_only and not client.idle_seen:
+                    client.iopub_timeout = 0  # the output channel is gone: the errors come from the replies
                 result.ran.add(index)
                 error = _first_error(cell) or replied.get(index)
                 if error is not None:

@@ -181,20 +181,25 @@ def test_a_notebook_that_prints_without_end_costs_the_grader_no_memory():
     """The grader keeps only error outputs and takes the errors from the kernel's replies; it drops messages
     over 16 MiB and holds few unread: 200 MB printed in 1 MB lines, then one line of 100 MB, leave this
     process's peak memory (it runs the client) where it was, give or take (a client that kept them would grow by
-    200 MB or more), and the error after them is found."""
+    200 MB or more), and the error after them is found. The line of 100 MB takes the output channel with it: the
+    cells after it are not made to wait for their output (nbclient's 4 s each, until the notebook timed out)."""
     nb = new_notebook(cells=[new_code_cell("for _ in range(200):\n    print('x' * 10**6)"),
-                             new_code_cell("print('y' * (100 * 2**20))"), new_code_cell("1 / 0")])
+                             new_code_cell("print('y' * (100 * 2**20))"),
+                             *[new_code_cell(f"x{i} = {i}") for i in range(8)], new_code_cell("1 / 0")])
     place = sandbox.prepare(sandbox.NO_SANDBOX, grade.Limits(timeout=120))
     box = sandbox.Sandbox(sandbox.NO_SANDBOX, place, grade.Limits(timeout=120), grade.ROOT)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
     try:
         env = box.environment()
         run = execute.run(nb, Path(place.home), timeout=120, env=box.launch_env(env), km=box.kernel_manager(env),
                           kernel_kwargs=box.popen_kwargs(), errors_only=True)
     finally:
         sandbox.release(place)
+    seconds = time.monotonic() - start
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    assert run.stop_status is None and run.errors == {2: ("ZeroDivisionError", "division by zero")}, run
+    assert run.stop_status is None and run.errors == {10: ("ZeroDivisionError", "division by zero")}, run
+    assert seconds < 24, f"{seconds:.0f} s: the 9 cells after the lost output channel waited for it (4 s each)"
     assert [len(cell.outputs) for cell in nb.cells][:2] == [0, 0]  # the error comes from the kernel's reply
     assert grown_mib < 150, f"the grader's peak memory grew by {grown_mib:.0f} MiB"
 
