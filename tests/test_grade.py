@@ -57,7 +57,6 @@ def room(tmp_path_factory) -> dict[str, object]:
     home = base / "teacher-home"
     home.mkdir()
     (base / "tmp").mkdir()
-    peer = room / f"peer-{STEM}.ipynb"
     listener = socket.create_server(("127.0.0.1", 0))  # a port on this machine's loopback, open during grading
     port = listener.getsockname()[1]
     raid = untouched()
