@@ -6,6 +6,8 @@ tests/test_grade_run.py has the rest.
 The grader runs from a copy of the course's code (lenet/ and course/) in a temporary folder, so that an
 attack that got through could only change that copy. Attacks that scan /proc act only on processes that
 carry MARKER (this room's temporary folder), so that a grader without its sandbox harms nothing else.
+
+Every test here is marked ``grader``: the room runs in `make test-grader` (CI runs it after `make test`).
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ HINT_1 = "Exercise 1: `answer` is 41, expected 42. Hint: multiply 6 by 7"
 #: What the room is graded with: small limits, so that the attacks on them stay small.
 MEMORY_GIB, DISK_MIB, PROCESSES = 1.5, 64, 50
 MODE = sandbox_or_none()
+pytestmark = pytest.mark.grader
 SANDBOXED = MODE is not None
 
 

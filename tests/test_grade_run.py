@@ -1,5 +1,8 @@
 """The grader beyond the room: time limits, Ctrl-C, a worker killed or stopped, arguments, reading files, how a
-submission is assembled, the sandbox's inside, and a real lesson."""
+submission is assembled, the sandbox's inside, and a real lesson.
+
+The tests marked ``grader`` (time limits, signals, workers killed, an ordinary user's sandbox) wait for timeouts and
+signals by design: they run with the room in `make test-grader`, which CI runs after `make test`."""
 from __future__ import annotations
 
 import csv
@@ -36,6 +39,7 @@ def course(tmp_path_factory) -> Path:
     return write_course(tmp_path_factory.mktemp("course"))
 
 
+@pytest.mark.grader
 def test_a_hanging_notebook_times_out_with_a_row(course):
     nb, exercises, notes = grade.assemble(grade.lessons(course)[STEM], hanging())
     start = time.monotonic()
@@ -61,6 +65,7 @@ def _alive_under(folder: Path) -> list[str]:
     return found
 
 
+@pytest.mark.grader
 @pytest.mark.parametrize("how, status", [("ctrl-c", 130), ("kill", 143)])
 def test_ctrl_c_prints_what_was_graded_and_ends_every_kernel(course, tmp_path, how, status):
     """Ctrl-C (SIGINT to the terminal's process group) or `kill` (SIGTERM to the grader): the table and files of
@@ -114,6 +119,7 @@ sys.exit(grade.main(sys.argv[1:]))
 """
 
 
+@pytest.mark.grader
 def test_a_ctrl_c_that_python_swallowed_still_ends_the_run(course, tmp_path):
     """Seen once in `make test`: Ctrl-C landed in a finalizer, Python printed "Exception ignored", and the grader
     went on until the hanging notebook's --timeout. The grader remembers the signal and its loop ends the run."""
@@ -130,6 +136,7 @@ def test_a_ctrl_c_that_python_swallowed_still_ends_the_run(course, tmp_path):
     assert result.stdout.splitlines()[-1] == "5 exercises in 1 notebook: 5 passed"
 
 
+@pytest.mark.grader
 def test_a_worker_killed_or_stopped_costs_one_row(course, tmp_path):
     """Without the sandbox a learner's kernel can signal its worker (with it, it cannot: tests/test_grade.py).
     A worker killed, or stopped, costs that notebook a row; the others are graded, the run ends with its
@@ -157,6 +164,7 @@ def test_a_worker_killed_or_stopped_costs_one_row(course, tmp_path):
     assert [r["status"] for r in by["c-solved"] + by["d-solved"]] == ["passed"] * 10
 
 
+@pytest.mark.grader
 def test_a_run_past_its_deadline_ends_with_what_was_graded(course, tmp_path):
     """A hanging notebook and one after it, with --deadline 6: the run ends at the deadline (not after the
     hanging notebook's --timeout of 300 s) with the table and the files, and exit status 2."""
@@ -177,6 +185,7 @@ def test_a_run_past_its_deadline_ends_with_what_was_graded(course, tmp_path):
     assert "2 notebook problems" in result.stdout
 
 
+@pytest.mark.grader
 def test_a_notebook_that_prints_without_end_costs_the_grader_no_memory():
     """The grader keeps only error outputs and takes the errors from the kernel's replies; it drops messages
     over 16 MiB and holds few unread: 200 MB printed in 1 MB lines, then one line of 100 MB, leave this
@@ -420,6 +429,7 @@ os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
 """
 
 
+@pytest.mark.grader
 @pytest.mark.skipif(not (SANDBOXED and os.geteuid() == 0 and shutil.which("unshare")),
                     reason="needs bubblewrap, root (to become an ordinary user) and unshare")
 def test_as_an_ordinary_user_the_header_says_which_limits_hold(course, tmp_path):
